@@ -44,6 +44,16 @@ class NbgraderCourse:
             )
         )
 
+    @classmethod
+    def for_course(cls, course) -> NbgraderCourse:
+        """The course folder itself, with its own configured gradebook."""
+        instance = cls.__new__(cls)
+        instance.root = course.root
+        from autograder.settings import load_config
+
+        instance.db_url = str(load_config(course).CourseDirectory.db_url)
+        return instance
+
     def api(self):
         """A fresh ``NbGraderAPI`` (nbgrader keeps per-call state on its apps)."""
         from nbgrader.apps import NbGraderAPI

@@ -1,0 +1,37 @@
+# The two commands of the README are `make demo` and `make test`; both set up
+# everything they need on a fresh machine first.
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup demo test lint check release solutions thresholds benchmark
+
+$(INSTALLED): pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+
+setup: $(INSTALLED)
+
+demo: $(INSTALLED)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder demo
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check autograder tests nbgrader_config.py
+	$(BIN)/ruff format --check autograder tests nbgrader_config.py
+
+test: lint
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -v --durations=15
+
+check: $(INSTALLED)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder check --all
+
+release: $(INSTALLED)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder release --all
+
+solutions: $(INSTALLED)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder solutions --all
+
+thresholds: $(INSTALLED)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder thresholds --seeds 10
+
+benchmark: $(INSTALLED)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/run.py

@@ -1,0 +1,62 @@
+"""nbgrader's Execute step with a whole-submission deadline and crash containment.
+
+- Each cell's time limit is the smaller of the per-cell timeout and the time left
+  to the submission; once the deadline passes, remaining cells are not run and get
+  an error output saying why, so tests after it score nothing while the points
+  earned before are kept.
+- When the kernel dies (memory limit, segfault, ``os._exit``), the cell gets an
+  error output and the rest of the notebook is skipped the same way, instead of
+  failing the whole submission.
+"""
+
+from __future__ import annotations
+
+import time
+
+from nbclient.exceptions import DeadKernelError
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute
+from traitlets import Integer
+
+SUBMISSION_TIMEOUT_ENAME = "SubmissionTimeoutError"
+KERNEL_DIED_ENAME = "KernelDiedError"
+
+
+def _error_output(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(
+        output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
+    )
+
+
+class GuardedExecute(Execute):
+    """Execute with ``submission_timeout`` seconds for the whole notebook."""
+
+    submission_timeout = Integer(1800, help="Seconds for the whole notebook.").tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._deadline = time.monotonic() + self.submission_timeout
+        self._cell_timeout = self.timeout
+        self._stopped: str | None = None
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        if self._stopped is None and time.monotonic() >= self._deadline:
+            self._stopped = SUBMISSION_TIMEOUT_ENAME
+        if self._stopped is not None:
+            cell.outputs = [_error_output(self._stopped, self._stop_message())]
+            return cell, resources
+        remaining = max(1, int(self._deadline - time.monotonic()))
+        self.timeout = min(self._cell_timeout, remaining) if self._cell_timeout else remaining
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self._stopped = KERNEL_DIED_ENAME
+            cell.outputs.append(_error_output(KERNEL_DIED_ENAME, self._stop_message()))
+            return cell, resources
+
+    def _stop_message(self) -> str:
+        if self._stopped == SUBMISSION_TIMEOUT_ENAME:
+            return f"the submission used its {self.submission_timeout} s; this cell was not run"
+        return "the kernel died (memory limit or crash); later cells were not run"

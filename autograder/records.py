@@ -1,0 +1,104 @@
+"""One JSON record per graded submission: scores, reasons, environment, provenance.
+
+Records live in ``grading/<assignment>/<student>.json`` in the course folder. A record
+whose ``submission_sha256`` matches the submission on disk means "already graded":
+that is what lets an interrupted batch resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from autograder import notebooks
+from autograder.course import Course
+
+RECORDS_DIR = "grading"
+_PACKAGES = ("torch", "tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "nbgrader")
+
+
+@dataclass
+class GradingRecord:
+    """What grading one submission produced; ``status`` is ``graded`` or ``error``."""
+
+    assignment: str
+    student: str
+    status: str
+    score: float = 0.0
+    max_score: float = 0.0
+    items: dict[str, dict[str, float]] = field(default_factory=dict)
+    reasons: list[str] = field(default_factory=list)
+    error: str | None = None
+    wall_seconds: float = 0.0
+    backend: str = ""
+    image: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    seed: int = 0
+    tests_sha256: str = ""
+    submission_sha256: str = ""
+    graded_at: str = ""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> GradingRecord:
+        return cls(**json.loads(text))
+
+
+def record_path(course: Course, assignment: str, student: str) -> Path:
+    return course.root / RECORDS_DIR / assignment / f"{student}.json"
+
+
+def save(course: Course, record: GradingRecord) -> Path:
+    path = record_path(course, record.assignment, record.student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(record.to_json())
+    temporary.replace(path)
+    return path
+
+
+def load(course: Course, assignment: str, student: str) -> GradingRecord | None:
+    path = record_path(course, assignment, student)
+    return GradingRecord.from_json(path.read_text()) if path.is_file() else None
+
+
+def load_all(course: Course, assignment: str) -> list[GradingRecord]:
+    folder = course.root / RECORDS_DIR / assignment
+    return [GradingRecord.from_json(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def folder_sha256(folder: Path) -> str:
+    """A hash of every file's name and bytes under ``folder``."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def tests_sha256(course: Course, assignment: str) -> str:
+    """A hash of the test cells (visible and hidden) of the source notebook."""
+    digest = hashlib.sha256()
+    source = notebooks.read(course.source_notebook(assignment))
+    for cell in source.cells:
+        if notebooks.nbgrader_meta(cell).get("grade"):
+            digest.update(cell.source.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def environment(device: str) -> dict[str, str]:
+    """Versions that decide a grade, and where the kernel ran."""
+    found = {"python": platform.python_version(), "platform": platform.platform()}
+    for package in _PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    found["device"] = device
+    return found

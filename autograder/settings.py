@@ -1,0 +1,69 @@
+"""Grading settings: ``c.Autograder.*`` in the course's ``nbgrader_config.py``.
+
+Command-line flags override them. The per-cell time limit is nbgrader's own
+``c.Execute.timeout``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from traitlets import Bool, Enum, Integer, Unicode
+from traitlets.config import Config, Configurable
+from traitlets.config.loader import PyFileConfigLoader
+
+from autograder.course import CONFIG_NAME, Course
+
+
+class Autograder(Configurable):
+    """The settings nbgrader does not have."""
+
+    backend = Enum(
+        ["sandbox", "docker", "local"], "sandbox", help="Where student kernels run."
+    ).tag(config=True)
+    workers = Integer(2, help="Submissions graded at once on this machine.").tag(config=True)
+    submission_timeout = Integer(1800, help="Seconds for a whole submission.").tag(config=True)
+    memory_limit_mb = Integer(6144, help="Address-space limit of a kernel, MiB.").tag(config=True)
+    max_processes = Integer(512, help="Processes and threads a kernel may have.").tag(config=True)
+    cpu_time_limit = Integer(3600, help="CPU seconds a kernel may use.").tag(config=True)
+    docker_image = Unicode("intro-dl-autograder:cpu", help="Image of the docker back end.").tag(
+        config=True
+    )
+    docker_gpus = Bool(False, help="Pass --gpus all to docker.").tag(config=True)
+    seed = Integer(0, help="The grading seed (AUTOGRADER_SEED) hidden tests use.").tag(config=True)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What a submission may use; hitting one is recorded as its reason."""
+
+    cell_timeout: int
+    submission_timeout: int
+    memory_mb: int
+    max_processes: int
+    cpu_seconds: int
+
+
+def load_config(course: Course) -> Config:
+    return PyFileConfigLoader(CONFIG_NAME, path=str(course.root)).load_config()
+
+
+def load_settings(course: Course, **overrides: object) -> Autograder:
+    """The course's settings with non-None ``overrides`` applied (CLI flags)."""
+    settings = Autograder(config=load_config(course))
+    for name, value in overrides.items():
+        if value is not None:
+            setattr(settings, name, value)
+    return settings
+
+
+def limits_from(course: Course, settings: Autograder) -> Limits:
+    config = load_config(course)
+    cell_timeout = int(config.get("Execute", {}).get("timeout", 30))
+    return Limits(
+        cell_timeout=cell_timeout,
+        submission_timeout=settings.submission_timeout,
+        memory_mb=settings.memory_limit_mb,
+        max_processes=settings.max_processes,
+        cpu_seconds=settings.cpu_time_limit,
+    )

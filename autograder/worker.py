@@ -1,0 +1,220 @@
+"""Grade one submission: ``python -m autograder.worker request.json record.json``.
+
+Runs in its own process so that a batch survives anything one submission does.
+nbgrader's autograde runs here, in the trusted process; only the kernel is started
+through the chosen back end. Writes a :class:`GradingRecord` whatever happens.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from autograder import records
+from autograder.backends import make_backend
+from autograder.course import Course
+from autograder.settings import Limits
+
+KERNEL_NAME = "autograder-kernel"
+
+
+@dataclass
+class GradingRequest:
+    """Everything a worker needs, passed as JSON."""
+
+    course_root: str
+    assignment: str
+    student: str
+    backend: str
+    limits: dict
+    seed: int
+    db_url: str
+    docker_image: str = ""
+    docker_gpus: bool = False
+
+
+def _write_kernelspec(jupyter_dir: Path, argv: list[str]) -> None:
+    spec_dir = jupyter_dir / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    # Interrupts go over the control channel: a signal would stop at the sandbox.
+    spec = {
+        "argv": argv,
+        "display_name": "Python 3 (graded)",
+        "language": "python",
+        "interrupt_mode": "message",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+
+
+def _nbgrader_api(course: Course, request: GradingRequest, limits: Limits, run_dir: Path):
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import Execute
+
+    from autograder.guarded_execute import GuardedExecute
+    from autograder.settings import load_config
+
+    config = load_config(course)
+    config.CourseDirectory.root = str(course.root)
+    config.CourseDirectory.db_url = request.db_url
+    config.Autograde.autograde_preprocessors = [
+        GuardedExecute if step is Execute else step
+        for step in Autograde.class_traits()["autograde_preprocessors"].default()
+    ]
+    config.GuardedExecute.kernel_name = KERNEL_NAME
+    config.GuardedExecute.timeout = limits.cell_timeout
+    config.GuardedExecute.submission_timeout = limits.submission_timeout
+    # The kernel has no network: it talks over IPC sockets beside its connection file.
+    config.KernelManager.transport = "ipc"
+    config.KernelManager.connection_file = str(run_dir / "kernel.json")
+    coursedir = CourseDirectory(config=config)
+    coursedir.root = str(course.root)
+    return NbGraderAPI(coursedir=coursedir, config=config)
+
+
+def _reasons_from_outputs(folder: Path) -> list[str]:
+    """Limits hit and crashes, read from the error outputs of the graded notebook."""
+    from autograder import notebooks
+    from autograder.guarded_execute import KERNEL_DIED_ENAME, SUBMISSION_TIMEOUT_ENAME
+
+    reasons: list[str] = []
+    for path in sorted(folder.glob("*.ipynb")):
+        for cell in notebooks.read(path).cells:
+            for output in cell.get("outputs", []):
+                if output.get("output_type") != "error":
+                    continue
+                ename, evalue = output.get("ename", ""), str(output.get("evalue", ""))
+                if ename == "CellTimeoutError":
+                    reasons.append("timeout: a cell ran past the per-cell limit")
+                elif ename == SUBMISSION_TIMEOUT_ENAME:
+                    reasons.append("timeout: the submission ran past its limit")
+                elif ename == "MemoryError":
+                    reasons.append("memory: the memory limit was hit")
+                elif ename == KERNEL_DIED_ENAME:
+                    reasons.append("crash: the kernel died")
+                elif ename == "BlockingIOError" or "Resource temporarily unavailable" in evalue:
+                    reasons.append("processes: the process limit was hit")
+    return list(dict.fromkeys(reasons))
+
+
+def _cell_integrity(course: Course, request: GradingRequest) -> list[str]:
+    """Locked cells changed and graded cells missing, against the gradebook."""
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import compute_checksum
+
+    from autograder import notebooks
+
+    reasons = []
+    folder = course.root / "submitted" / request.student / request.assignment
+    with Gradebook(request.db_url) as gradebook:
+        assignment = gradebook.find_assignment(request.assignment)
+        for notebook in assignment.notebooks:
+            path = folder / f"{notebook.name}.ipynb"
+            if not path.is_file():
+                reasons.append(f"missing notebook: {notebook.name}.ipynb")
+                continue
+            cells = notebooks.cells_by_grade_id(notebooks.read(path))
+            for source_cell in notebook.source_cells:
+                cell = cells.get(source_cell.name)
+                if cell is None:
+                    reasons.append(f"missing cell: {source_cell.name}")
+                elif source_cell.locked and compute_checksum(cell) != source_cell.checksum:
+                    reasons.append(f"changed locked cell: {source_cell.name}")
+    return reasons
+
+
+def _invalid_notebooks(folder: Path) -> list[str]:
+    from autograder import notebooks
+
+    problems = []
+    for path in sorted(folder.glob("*.ipynb")):
+        try:
+            notebooks.read(path)
+        except ValueError as error:
+            problems.append(f"invalid notebook: {path.name}: {str(error).splitlines()[-1]}")
+    return problems
+
+
+def grade(request: GradingRequest) -> records.GradingRecord:
+    course = Course(Path(request.course_root))
+    limits = Limits(**request.limits)
+    backend = make_backend(request.backend, request.docker_image, request.docker_gpus)
+    submitted = course.root / "submitted" / request.student / request.assignment
+    started = time.perf_counter()
+    record = records.GradingRecord(
+        assignment=request.assignment,
+        student=request.student,
+        status="graded",
+        backend=backend.describe(),
+        image=request.docker_image if request.backend == "docker" else None,
+        environment=records.environment("gpu" if Path("/dev/nvidia0").exists() else "cpu"),
+        seed=request.seed,
+        tests_sha256=records.tests_sha256(course, request.assignment),
+        submission_sha256=records.folder_sha256(submitted),
+        graded_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    )
+    invalid = _invalid_notebooks(submitted)
+    if invalid:
+        record.status, record.reasons, record.error = "error", invalid, invalid[0]
+        return record
+    workdir = course.root / "autograded" / request.student / request.assignment
+    with tempfile.TemporaryDirectory(prefix="autograder-kernel-") as tmp:
+        # The run folder's unique name also names the kernel's pids cgroup.
+        run_dir = Path(tmp)
+        jupyter_dir = run_dir / "jupyter"
+        _write_kernelspec(jupyter_dir, backend.kernel_argv(workdir, run_dir, limits))
+        os.environ.update(
+            JUPYTER_PATH=str(jupyter_dir),
+            JUPYTER_RUNTIME_DIR=str(run_dir),
+            AUTOGRADER_SEED=str(request.seed),
+        )
+        result = _nbgrader_api(course, request, limits, run_dir).autograde(
+            request.assignment, request.student, force=True, create=True
+        )
+        from autograder.confine import remove_pids_cgroup
+
+        remove_pids_cgroup(run_dir.name)
+    record.wall_seconds = round(time.perf_counter() - started, 2)
+    record.reasons = _cell_integrity(course, request)
+    if not result["success"]:
+        record.status = "error"
+        record.error = "\n".join(
+            part.strip() for part in (result.get("log"), result.get("error")) if part
+        )[-4000:]
+        record.reasons.append("crash: nbgrader could not grade the submission")
+        return record
+    record.reasons += _reasons_from_outputs(workdir)
+    from autograder.gradebook_merge import item_scores
+
+    record.items = item_scores(request.db_url, request.assignment, request.student)
+    record.score = sum(item["score"] for item in record.items.values())
+    record.max_score = sum(item["max_score"] for item in record.items.values())
+    return record
+
+
+def main(argv: list[str] | None = None) -> None:
+    request_file, record_file = (argv or sys.argv[1:])[:2]
+    request = GradingRequest(**json.loads(Path(request_file).read_text()))
+    try:
+        record = grade(request)
+    except Exception:
+        record = records.GradingRecord(
+            assignment=request.assignment,
+            student=request.student,
+            status="error",
+            error=traceback.format_exc(),
+            reasons=["crash: the grading worker failed"],
+        )
+    Path(record_file).write_text(json.dumps(asdict(record)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh machine: system packages, then a virtual environment
+# with the pinned grading stack and this package. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+system_packages=(bubblewrap)
+missing=()
+for package in "${system_packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "installing system packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3.11}
+command -v "$python" >/dev/null || python=python3
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+# torch is pinned to the CPU build in pyproject.toml; a grading machine with a GPU
+# installs the CUDA build of the same version instead (see autograder/container/).
+.venv/bin/python -m pip install --quiet -e ".[dev]"
+touch .venv/.installed
+echo "set-up done: $(.venv/bin/python --version), $(.venv/bin/autograder --help | head -1)"
