@@ -98,5 +98,152 @@ def check_command(assignments: tuple[str, ...], all_: bool, course_root: Path | 
         sys.exit(1)
 
 
+backend_option = click.option(
+    "--backend",
+    type=click.Choice(["sandbox", "docker", "local"]),
+    default=None,
+    help="Where student kernels run (default: c.Autograder.backend).",
+)
+workers_option = click.option("--workers", type=int, default=None, help="Submissions at once.")
+
+
+@main.command("collect")
+@click.argument("assignment")
+@click.option(
+    "--zip",
+    "archive",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A zip of <student>/<file> entries instead of the exchange.",
+)
+@course_option
+def collect_command(assignment: str, archive: Path | None, course_root: Path | None) -> None:
+    """Collect submissions from nbgrader's exchange or from a zip."""
+    from autograder import collect
+
+    course = _course(course_root)
+    if archive is not None:
+        students = collect.collect_from_zip(course, assignment, archive)
+    else:
+        students = collect.collect_from_exchange(course, assignment)
+    click.echo(f"{len(students)} submission(s) of {assignment} in submitted/")
+
+
+@main.command("grade")
+@click.argument("assignment")
+@click.option("--student", "students", multiple=True, help="Only these students.")
+@backend_option
+@workers_option
+@click.option("--cell-timeout", type=int, default=None, help="Seconds per cell.")
+@click.option(
+    "--timeout", "submission_timeout", type=int, default=None, help="Seconds per submission."
+)
+@click.option("--memory-mb", "memory_limit_mb", type=int, default=None, help="Kernel memory.")
+@click.option("--max-processes", type=int, default=None, help="Kernel processes and threads.")
+@click.option("--seed", type=int, default=None, help="Grading seed for hidden tests.")
+@click.option("--gpus", "docker_gpus", is_flag=True, default=None, help="docker: --gpus all.")
+@click.option("--force", is_flag=True, help="Grade again what is already graded.")
+@course_option
+def grade_command(
+    assignment: str,
+    students: tuple[str, ...],
+    cell_timeout: int | None,
+    force: bool,
+    course_root: Path | None,
+    **overrides: object,
+) -> None:
+    """Autograde every submission of ASSIGNMENT (isolated, parallel, resumable)."""
+    from dataclasses import replace
+
+    from autograder.pipeline import BatchGrader
+    from autograder.settings import limits_from, load_settings
+
+    course = _course(course_root)
+    _select(course, (assignment,), False)
+    settings = load_settings(course, **overrides)
+    limits = limits_from(course, settings)
+    if cell_timeout is not None:
+        limits = replace(limits, cell_timeout=cell_timeout)
+    grader = BatchGrader(course, settings, limits)
+    click.echo(f"back end: {grader.backend_description()}")
+    graded = grader.grade(assignment, list(students) or None, force=force, say=click.echo)
+    errors = [r for r in graded if r.status != "graded"]
+    click.echo(f"{len(graded)} graded, {len(errors)} could not be graded")
+
+
+@main.command("feedback")
+@click.argument("assignment")
+@course_option
+def feedback_command(assignment: str, course_root: Path | None) -> None:
+    """Per-student HTML feedback without hidden-test source."""
+    from autograder import feedback, records
+
+    course = _course(course_root)
+    students = [r.student for r in records.load_all(course, assignment) if r.status == "graded"]
+    pages = feedback.generate_feedback(course, assignment, students)
+    click.echo(f"{len(pages)} feedback file(s) under {course.root / 'feedback'}")
+
+
+@main.command("report")
+@click.argument("assignment")
+@course_option
+def report_command(assignment: str, course_root: Path | None) -> None:
+    """The class report for TAs (HTML with plots, and a CSV)."""
+    from autograder import report
+
+    course = _course(course_root)
+    try:
+        page = report.write_report(course, assignment)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"class report: {page}")
+
+
+@main.command("export")
+@assignments_argument
+@all_option
+@course_option
+def export_command(assignments: tuple[str, ...], all_: bool, course_root: Path | None) -> None:
+    """grades.csv (nbgrader) and one JSON record per graded submission."""
+    from autograder import export
+
+    course = _course(course_root)
+    for path in export.export(course, _select(course, assignments, all_)):
+        click.echo(f"wrote {path}")
+
+
+@main.command("demo")
+@click.option("--assignment", default="forward_pass", show_default=True)
+@click.option(
+    "--backend",
+    type=click.Choice(["sandbox", "docker", "local"]),
+    default="sandbox",
+    show_default=True,
+)
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option(
+    "--target",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the demo course goes (default: build/demo-course).",
+)
+@course_option
+def demo_command(
+    assignment: str, backend: str, workers: int, target: Path | None, course_root: Path | None
+) -> None:
+    """Release, grade six example submissions, feedback, report, exports."""
+    from autograder import demo
+
+    course = _course(course_root)
+    _select(course, (assignment,), False)
+    demo.run_demo(
+        course,
+        target or course.root / "build" / "demo-course",
+        assignment,
+        backend,
+        workers,
+        say=click.echo,
+    )
+
+
 if __name__ == "__main__":
     main()

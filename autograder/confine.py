@@ -8,6 +8,7 @@ execs the command, which inherits all three.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import sys
@@ -46,10 +47,8 @@ def remove_pids_cgroup(name: str) -> None:
     """Remove the (by then empty) cgroup of a finished kernel."""
     path = pids_cgroup(name)
     if path is not None and path.is_dir():
-        try:
+        with contextlib.suppress(OSError):
             path.rmdir()
-        except OSError:
-            pass
 
 
 def main(argv: list[str] | None = None) -> None:

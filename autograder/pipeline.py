@@ -102,7 +102,8 @@ class Progress:
         )
         self.say(
             f"[{self.done}/{self.total}] {record.assignment} {record.student}: {outcome}{flags} "
-            f"in {record.wall_seconds:.1f} s (elapsed {elapsed:.0f} s, flagged so far {self.failures})"
+            f"in {record.wall_seconds:.1f} s "
+            f"(elapsed {elapsed:.0f} s, flagged so far {self.failures})"
         )
 
     def close(self) -> None:
@@ -119,6 +120,14 @@ class BatchGrader:
         self.limits = limits
         self.db_url = course_db_url(course)
         self.lock = threading.Lock()
+
+    def backend_description(self) -> str:
+        from autograder.backends import make_backend
+
+        settings = self.settings
+        return make_backend(
+            settings.backend, settings.docker_image, settings.docker_gpus
+        ).describe()
 
     def grade(
         self,

@@ -23,13 +23,18 @@ _PACKAGES = ("torch", "tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-
 
 @dataclass
 class GradingRecord:
-    """What grading one submission produced; ``status`` is ``graded`` or ``error``."""
+    """What grading one submission produced; ``status`` is ``graded`` or ``error``.
+
+    ``score`` and ``max_score`` count auto-graded points; ``manual_points`` are the
+    points TAs still grade by hand.
+    """
 
     assignment: str
     student: str
     status: str
     score: float = 0.0
     max_score: float = 0.0
+    manual_points: float = 0.0
     items: dict[str, dict[str, float]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     error: str | None = None

@@ -44,13 +44,12 @@ def release(course: Course, assignment: str) -> Path:
 
 
 def _solution_lines(course: Course, assignment: str) -> set[str]:
-    """Distinctive lines that appear only between solution markers in the source."""
+    """Distinctive lines that the source shows only between solution markers."""
     source = notebooks.read(course.source_notebook(assignment))
-    lines: set[str] = set()
+    hidden: set[str] = set()
+    shown: set[str] = set()
     for cell in source.cells:
-        meta = notebooks.nbgrader_meta(cell)
-        if not meta.get("solution") or cell.cell_type != "code":
-            continue
+        is_solution = notebooks.nbgrader_meta(cell).get("solution") and cell.cell_type == "code"
         inside = False
         for line in cell.source.splitlines():
             stripped = line.strip()
@@ -58,9 +57,11 @@ def _solution_lines(course: Course, assignment: str) -> set[str]:
                 inside = True
             elif "### END SOLUTION" in stripped:
                 inside = False
-            elif inside and len(stripped) >= 12 and not stripped.startswith("#"):
-                lines.add(stripped)
-    return lines
+            elif is_solution and inside:
+                hidden.add(stripped)
+            else:
+                shown.add(stripped)
+    return {line for line in hidden - shown if len(line) >= 12 and not line.startswith("#")}
 
 
 def audit_release(course: Course, assignment: str) -> list[str]:

@@ -17,10 +17,19 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from autograder import records
+from nbgrader.apps import NbGraderAPI
+from nbgrader.converters import Autograde
+from nbgrader.coursedir import CourseDirectory
+from nbgrader.preprocessors import Execute
+from nbgrader.utils import compute_checksum
+
+from autograder import notebooks, records
 from autograder.backends import make_backend
+from autograder.confine import remove_pids_cgroup
 from autograder.course import Course
-from autograder.settings import Limits
+from autograder.gradebook_merge import item_scores
+from autograder.guarded_execute import KERNEL_DIED_ENAME, SUBMISSION_TIMEOUT_ENAME, GuardedExecute
+from autograder.settings import Limits, load_config
 
 KERNEL_NAME = "autograder-kernel"
 
@@ -54,14 +63,6 @@ def _write_kernelspec(jupyter_dir: Path, argv: list[str]) -> None:
 
 
 def _nbgrader_api(course: Course, request: GradingRequest, limits: Limits, run_dir: Path):
-    from nbgrader.apps import NbGraderAPI
-    from nbgrader.converters import Autograde
-    from nbgrader.coursedir import CourseDirectory
-    from nbgrader.preprocessors import Execute
-
-    from autograder.guarded_execute import GuardedExecute
-    from autograder.settings import load_config
-
     config = load_config(course)
     config.CourseDirectory.root = str(course.root)
     config.CourseDirectory.db_url = request.db_url
@@ -82,8 +83,6 @@ def _nbgrader_api(course: Course, request: GradingRequest, limits: Limits, run_d
 
 def _reasons_from_outputs(folder: Path) -> list[str]:
     """Limits hit and crashes, read from the error outputs of the graded notebook."""
-    from autograder import notebooks
-    from autograder.guarded_execute import KERNEL_DIED_ENAME, SUBMISSION_TIMEOUT_ENAME
 
     reasons: list[str] = []
     for path in sorted(folder.glob("*.ipynb")):
@@ -106,40 +105,36 @@ def _reasons_from_outputs(folder: Path) -> list[str]:
 
 
 def _cell_integrity(course: Course, request: GradingRequest) -> list[str]:
-    """Locked cells changed and graded cells missing, against the gradebook."""
-    from nbgrader.api import Gradebook
-    from nbgrader.utils import compute_checksum
-
-    from autograder import notebooks
+    """Locked cells changed and graded cells missing, against the course's release."""
 
     reasons = []
-    folder = course.root / "submitted" / request.student / request.assignment
-    with Gradebook(request.db_url) as gradebook:
-        assignment = gradebook.find_assignment(request.assignment)
-        for notebook in assignment.notebooks:
-            path = folder / f"{notebook.name}.ipynb"
-            if not path.is_file():
-                reasons.append(f"missing notebook: {notebook.name}.ipynb")
-                continue
-            cells = notebooks.cells_by_grade_id(notebooks.read(path))
-            for source_cell in notebook.source_cells:
-                cell = cells.get(source_cell.name)
-                if cell is None:
-                    reasons.append(f"missing cell: {source_cell.name}")
-                elif source_cell.locked and compute_checksum(cell) != source_cell.checksum:
-                    reasons.append(f"changed locked cell: {source_cell.name}")
+    submitted = course.root / "submitted" / request.student / request.assignment
+    for released in sorted((course.release_dir / request.assignment).glob("*.ipynb")):
+        path = submitted / released.name
+        if not path.is_file():
+            reasons.append(f"missing notebook: {released.name}")
+            continue
+        cells = notebooks.cells_by_grade_id(notebooks.read(path))
+        for grade_id, original in notebooks.cells_by_grade_id(notebooks.read(released)).items():
+            cell = cells.get(grade_id)
+            if cell is None:
+                reasons.append(f"missing cell: {grade_id}")
+            elif notebooks.nbgrader_meta(original).get("locked") and compute_checksum(
+                cell
+            ) != compute_checksum(original):
+                reasons.append(f"changed locked cell: {grade_id}")
     return reasons
 
 
 def _invalid_notebooks(folder: Path) -> list[str]:
-    from autograder import notebooks
 
     problems = []
     for path in sorted(folder.glob("*.ipynb")):
         try:
             notebooks.read(path)
         except ValueError as error:
-            problems.append(f"invalid notebook: {path.name}: {str(error).splitlines()[-1]}")
+            reason = str(error).split(": ", 1)[-1].split(": '")[0].splitlines()[0]
+            problems.append(f"invalid notebook: {path.name}: {reason}")
     return problems
 
 
@@ -179,7 +174,6 @@ def grade(request: GradingRequest) -> records.GradingRecord:
         result = _nbgrader_api(course, request, limits, run_dir).autograde(
             request.assignment, request.student, force=True, create=True
         )
-        from autograder.confine import remove_pids_cgroup
 
         remove_pids_cgroup(run_dir.name)
     record.wall_seconds = round(time.perf_counter() - started, 2)
@@ -192,11 +186,16 @@ def grade(request: GradingRequest) -> records.GradingRecord:
         record.reasons.append("crash: nbgrader could not grade the submission")
         return record
     record.reasons += _reasons_from_outputs(workdir)
-    from autograder.gradebook_merge import item_scores
 
+    source = notebooks.read(course.source_notebook(request.assignment))
+    manual = {item.name for item in notebooks.items(source) if item.manual}
     record.items = item_scores(request.db_url, request.assignment, request.student)
-    record.score = sum(item["score"] for item in record.items.values())
-    record.max_score = sum(item["max_score"] for item in record.items.values())
+    for name, item in record.items.items():
+        item["manual"] = name in manual
+    auto = [item for item in record.items.values() if not item["manual"]]
+    record.score = sum(item["score"] for item in auto)
+    record.max_score = sum(item["max_score"] for item in auto)
+    record.manual_points = sum(i["max_score"] for i in record.items.values() if i["manual"])
     return record
 
 

@@ -1,0 +1,44 @@
+"""Bring submissions into ``submitted/<student>/<assignment>/``.
+
+From nbgrader's exchange (what students submitted on JupyterHub) through nbgrader's
+own collect, or from a zip whose entries are ``<student>/<file>`` (an LMS download).
+"""
+
+from __future__ import annotations
+
+import datetime
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from autograder.course import Course
+from autograder.nbgrader_course import NbgraderCourse
+
+
+def collect_from_exchange(course: Course, assignment: str) -> list[str]:
+    """nbgrader's collect; returns the students whose submissions arrived."""
+    result = NbgraderCourse.for_course(course).api().collect(assignment, update=True)
+    if not result["success"]:
+        raise RuntimeError(f"nbgrader collect failed:\n{result.get('error') or result.get('log')}")
+    folder = course.root / "submitted"
+    return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
+
+
+def collect_from_zip(course: Course, assignment: str, archive: Path) -> list[str]:
+    """Unpack ``<student>/<file>`` entries; rejects paths that leave the student's folder."""
+    students: set[str] = set()
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+    with zipfile.ZipFile(archive) as bundle:
+        for entry in bundle.infolist():
+            if entry.is_dir():
+                continue
+            parts = PurePosixPath(entry.filename).parts
+            if len(parts) < 2 or ".." in parts or parts[0].startswith(("/", ".")):
+                raise ValueError(f"{archive}: entry {entry.filename!r} is not <student>/<file>")
+            student, relative = parts[0], Path(*parts[1:])
+            target = course.root / "submitted" / student / assignment / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(bundle.read(entry))
+            students.add(student)
+    for student in students:
+        (course.root / "submitted" / student / assignment / "timestamp.txt").write_text(stamp)
+    return sorted(students)

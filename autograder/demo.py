@@ -1,0 +1,123 @@
+"""``autograder demo``: the whole job on a scratch copy of the course.
+
+Builds the release, writes example submissions (full marks, blank, partly wrong,
+invalid JSON, infinite loop, changed locked cell), grades them in parallel under
+the chosen back end, writes feedback, the class report and the exports, and
+prints a score table.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+from autograder import export, feedback, fixtures, notebooks, records, report
+from autograder.course import Course
+from autograder.nbgrader_course import NbgraderCourse
+from autograder.pipeline import BatchGrader
+from autograder.settings import limits_from, load_settings
+
+DEMO_CELL_TIMEOUT = 20
+MISTAKEN_ITEMS = ("relu", "softmax", "dense_forward")
+
+
+def make_course(course: Course, target: Path, assignment: str) -> Course:
+    """A fresh course folder at ``target`` with one assignment of ``course``."""
+    if target.exists():
+        shutil.rmtree(target)
+    (target / "source").mkdir(parents=True)
+    shutil.copytree(course.source_dir / assignment, target / "source" / assignment)
+    config = course.config_file.read_text()
+    config += "\n# Demo: a short per-cell limit so the infinite loop ends soon.\n"
+    config += f"c.Execute.timeout = {DEMO_CELL_TIMEOUT}\n"
+    (target / "nbgrader_config.py").write_text(config)
+    return Course(target)
+
+
+def example_submissions(
+    course: Course, demo: Course, assignment: str
+) -> dict[str, NotebookNode | str]:
+    """Student name -> notebook (or raw text for the broken one)."""
+    source = notebooks.read(course.source_notebook(assignment))
+    release = notebooks.read(
+        demo.release_dir / assignment / course.source_notebook(assignment).name
+    )
+    solutions = fixtures.solution_sources(source)
+    found = fixtures.discover(course, assignment)
+    mistakes = {
+        item: found[item]["mistake"][0].source
+        for item in MISTAKEN_ITEMS
+        if item in found and found[item]["mistake"]
+    }
+    first_item = next(item.name for item in notebooks.items(source) if not item.manual)
+    looping = "while True:\n    pass\n\n" + solutions[first_item]
+    full = notebooks.with_replaced_cells(release, solutions)
+    tampered = notebooks.with_replaced_cells(
+        full, {notebooks.TEST_PREFIX + first_item: "# the test is gone\npass"}
+    )
+    text = nbformat.writes(full)
+    return {
+        "full-marks": full,
+        "blank": release,
+        "partly-wrong": notebooks.with_replaced_cells(release, solutions | mistakes),
+        "invalid-json": text[: len(text) // 2],
+        "infinite-loop": notebooks.with_replaced_cells(release, solutions | {first_item: looping}),
+        "changed-locked-cell": tampered,
+    }
+
+
+def run_demo(
+    course: Course,
+    target: Path,
+    assignment: str = "forward_pass",
+    backend: str = "sandbox",
+    workers: int = 2,
+    say: Callable[[str], None] = print,
+) -> list[records.GradingRecord]:
+    demo = make_course(course, target, assignment)
+    say(f"demo course: {demo.root}")
+    NbgraderCourse.for_course(demo).generate(assignment)
+    say(f"release generated: {demo.release_dir / assignment}")
+    notebook_name = course.source_notebook(assignment).name
+    for student, content in example_submissions(course, demo, assignment).items():
+        path = demo.root / "submitted" / student / assignment / notebook_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, str):
+            path.write_text(content)
+        else:
+            notebooks.write(content, path)
+    settings = load_settings(demo, backend=backend, workers=workers)
+    say(f"grading 6 submissions with the {backend} back end, {workers} workers")
+    graded = BatchGrader(demo, settings, limits_from(demo, settings)).grade(assignment, say=say)
+    students = [r.student for r in graded if r.status == "graded"]
+    pages = feedback.generate_feedback(demo, assignment, students)
+    page = report.write_report(demo, assignment)
+    exported = export.export(demo, [assignment])
+    say("")
+    say(format_scores(graded))
+    manual = max((r.manual_points for r in graded), default=0)
+    if manual:
+        say(f"(auto-graded points only; {manual:g} more per submission are graded by TAs)")
+    say("")
+    say(f"feedback: {len(pages)} files under {demo.root / 'feedback'}")
+    say(f"class report: {page}")
+    say(f"exports: {', '.join(str(p) for p in exported)}")
+    return graded
+
+
+def format_scores(graded: list[records.GradingRecord]) -> str:
+    rows = [("student", "auto-graded", "status", "reasons")]
+    for r in sorted(graded, key=lambda r: r.student):
+        score = f"{r.score:g}/{r.max_score:g}" if r.status == "graded" else "-"
+        rows.append((r.student, score, r.status, "; ".join(r.reasons)))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+        + "  "
+        + row[3]
+        for row in rows
+    )

@@ -1,0 +1,66 @@
+"""Per-student feedback: nbgrader's HTML, with hidden tests kept hidden.
+
+Two preprocessors run inside nbgrader's own ``generate_feedback``: nbgrader's
+``ClearHiddenTests`` removes the hidden block from every test cell's source, and
+:class:`RedactTestOutputs` reduces each test cell's output to the test's outcome
+and its assertion message, because a traceback quotes the hidden source.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbformat import NotebookNode
+from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
+from nbgrader.preprocessors.getgrades import GetGrades
+
+from autograder.course import Course
+from autograder.nbgrader_course import NbgraderCourse
+
+
+def _is_test_cell(cell: NotebookNode) -> bool:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
+
+
+class RedactTestOutputs(NbGraderPreprocessor):
+    """Test cells keep only ``Name: message`` of an error, or a pass line."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if not _is_test_cell(cell):
+            return cell, resources
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            error = errors[-1]
+            summary = f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".rstrip(": ")
+            cell.outputs = [
+                NotebookNode(output_type="stream", name="stderr", text=f"Test failed. {summary}\n")
+            ]
+        else:
+            cell.outputs = [
+                NotebookNode(output_type="stream", name="stdout", text="Test passed.\n")
+            ]
+        return cell, resources
+
+
+def generate_feedback(course: Course, assignment: str, students: list[str]) -> list[Path]:
+    """nbgrader's feedback for each student; returns the HTML files written."""
+    nbgrader_course = NbgraderCourse.for_course(course)
+    api = nbgrader_course.api()
+    api.config.GenerateFeedback.preprocessors = [
+        GetGrades,
+        ClearHiddenTests,
+        RedactTestOutputs,
+        CSSHTMLHeaderPreprocessor,
+    ]
+    api.config.ClearHiddenTests.enforce_metadata = False
+    written: list[Path] = []
+    for student in students:
+        result = api.generate_feedback(assignment, student, force=True)
+        if not result["success"]:
+            raise RuntimeError(
+                f"feedback for {student} failed:\n{result.get('error') or result.get('log')}"
+            )
+        written += sorted((course.root / "feedback" / student / assignment).glob("*.html"))
+    return written
