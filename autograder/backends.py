@@ -99,7 +99,7 @@ class SandboxBackend(Backend):
             str(workdir),
             "--setenv",
             "HOME",
-            str(workdir),
+            "/tmp",
             "--setenv",
             "MPLCONFIGDIR",
             "/tmp",
@@ -151,7 +151,7 @@ class DockerBackend(Backend):
             "--workdir",
             "/grade/submission",
             "--env",
-            "HOME=/grade/submission",
+            "HOME=/tmp",
             "--env",
             "AUTOGRADER_SEED",
         ]

@@ -92,6 +92,9 @@ class NbgraderCourse:
 
     def autograde(self, assignment: str, student: str) -> dict:
         """nbgrader's autograde of one submission: ``success``, ``log``, ``error``."""
+        from autograder.settings import apply_kernel_environment
+
+        apply_kernel_environment()
         return self.api().autograde(assignment, student, force=True, create=True)
 
     def scores(self, assignment: str, student: str) -> dict[str, tuple[float, float]]:

@@ -32,12 +32,14 @@ def _score_histogram(scores: list[float], max_score: float) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     figure, axes = plt.subplots(figsize=(6, 3.2))
     bins = max(5, min(20, int(max_score) + 1))
     axes.hist(scores, bins=bins, range=(0, max_score or 1), color="#3b6ea5", edgecolor="white")
     axes.set_xlabel("total auto-graded score")
     axes.set_ylabel("submissions")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title("Score distribution")
     encoded = _png(figure)
     plt.close(figure)

@@ -6,6 +6,7 @@ Command-line flags override them. The per-cell time limit is nbgrader's own
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from traitlets import Bool, Enum, Integer, Unicode
@@ -31,6 +32,29 @@ class Autograder(Configurable):
     )
     docker_gpus = Bool(False, help="Pass --gpus all to docker.").tag(config=True)
     seed = Integer(0, help="The grading seed (AUTOGRADER_SEED) hidden tests use.").tag(config=True)
+
+
+# nbgrader fails a test cell that writes anything to stderr, so library notices
+# (deprecations, Keras' advice on input_shape, TensorFlow's start-up log) must not
+# reach it: they say nothing about the student's answer. Tests that check for
+# warnings (an overflowing sigmoid) turn them into errors explicitly.
+KERNEL_ENVIRONMENT = {
+    "PYTHONWARNINGS": ",".join(
+        f"ignore::{category}"
+        for category in (
+            "DeprecationWarning",
+            "PendingDeprecationWarning",
+            "FutureWarning",
+            "UserWarning",
+        )
+    ),
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
+
+
+def apply_kernel_environment() -> None:
+    """Set :data:`KERNEL_ENVIRONMENT` for kernels this process starts."""
+    os.environ.update(KERNEL_ENVIRONMENT)
 
 
 @dataclass(frozen=True)

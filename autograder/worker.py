@@ -29,7 +29,7 @@ from autograder.confine import remove_pids_cgroup
 from autograder.course import Course
 from autograder.gradebook_merge import item_scores
 from autograder.guarded_execute import KERNEL_DIED_ENAME, SUBMISSION_TIMEOUT_ENAME, GuardedExecute
-from autograder.settings import Limits, load_config
+from autograder.settings import Limits, apply_kernel_environment, load_config
 
 KERNEL_NAME = "autograder-kernel"
 
@@ -166,6 +166,7 @@ def grade(request: GradingRequest) -> records.GradingRecord:
         run_dir = Path(tmp)
         jupyter_dir = run_dir / "jupyter"
         _write_kernelspec(jupyter_dir, backend.kernel_argv(workdir, run_dir, limits))
+        apply_kernel_environment()
         os.environ.update(
             JUPYTER_PATH=str(jupyter_dir),
             JUPYTER_RUNTIME_DIR=str(run_dir),

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-system_packages=(bubblewrap)
+# bubblewrap: the grading sandbox; chromium: the browser tests of the class report.
+system_packages=(bubblewrap chromium)
 missing=()
 for package in "${system_packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

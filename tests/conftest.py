@@ -1,0 +1,84 @@
+"""Shared fixtures: the course in this repository and small scratch courses."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from autograder.course import Course
+from autograder.nbgrader_course import ensure_tools_on_path
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "artifacts"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tools_on_path() -> None:
+    ensure_tools_on_path()
+
+
+@pytest.fixture(scope="session")
+def course() -> Course:
+    return Course(REPO)
+
+
+def _meta(**fields: object) -> dict:
+    return {"nbgrader": {"schema_version": 3, "locked": False, "task": False, **fields}}
+
+
+def tiny_notebook() -> nbformat.NotebookNode:
+    """Two auto-graded items (3 and 2 points) and one free response (1 point)."""
+    notebook = new_notebook()
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    notebook.cells = [
+        new_markdown_cell("# Tiny assignment"),
+        new_code_cell("import numpy as np"),
+        new_code_cell(
+            "def relu(z):\n"
+            "    ### BEGIN SOLUTION\n    return np.maximum(0, z)\n    ### END SOLUTION",
+            metadata=_meta(grade=False, solution=True, grade_id="relu"),
+        ),
+        new_code_cell(
+            "assert relu(-1.0) == 0, 'relu(-1) should be 0'\n"
+            "### BEGIN HIDDEN TESTS\n"
+            "assert np.allclose(relu(np.array([-3.0, 2.5])), [0.0, 2.5]), 'HIDDEN-RELU-SECRET'\n"
+            "### END HIDDEN TESTS",
+            metadata=_meta(grade=True, solution=False, locked=True, points=3, grade_id="test_relu"),
+        ),
+        new_code_cell(
+            "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+            metadata=_meta(grade=False, solution=True, grade_id="double"),
+        ),
+        new_code_cell(
+            "assert double(1) == 2\n"
+            "### BEGIN HIDDEN TESTS\n"
+            "assert double(21) == 42, 'HIDDEN-DOUBLE-SECRET'\n"
+            "### END HIDDEN TESTS",
+            metadata=_meta(
+                grade=True, solution=False, locked=True, points=2, grade_id="test_double"
+            ),
+        ),
+        new_markdown_cell(
+            "A model answer.",
+            metadata=_meta(grade=True, solution=True, points=1, grade_id="explain"),
+        ),
+    ]
+    return notebook
+
+
+@pytest.fixture()
+def tiny_course(tmp_path: Path) -> Course:
+    """A course folder with one assignment, ``tiny``, and the repository's configuration."""
+    root = tmp_path / "course"
+    (root / "source" / "tiny").mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    nbformat.write(tiny_notebook(), str(root / "source" / "tiny" / "tiny.ipynb"))
+    return Course(root)

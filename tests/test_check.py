@@ -1,0 +1,26 @@
+"""The course self-check through nbgrader's real autograde (minutes: whole notebooks).
+
+Every hidden test is proven here: the solution gets every point, the release none,
+each alternative keeps its item's points and each mistake loses exactly its item's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autograder import check
+from autograder.course import Course
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ["forward_pass", "backprop", "iris_comparison", "cnn_mnist"])
+def test_course_check_passes(course: Course, assignment: str, tmp_path: Path) -> None:
+    result = check.check_assignment(course, assignment, tmp_path, say=lambda line: None)
+    table = check.format_table([result])
+    assert result.passed, table
+    assert result.solution_score == result.max_score > 0
+    assert result.release_score == 0
+    for item in result.items:
+        assert len(item.accepted) >= 2 and len(item.rejected) >= 2, table

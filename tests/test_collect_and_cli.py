@@ -1,0 +1,54 @@
+"""Collecting submissions from a zip, and the command line's error messages."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from autograder.cli import main
+from autograder.collect import collect_from_zip
+from autograder.course import Course
+
+
+def test_zip_collect_places_each_student_in_submitted(tiny_course: Course, tmp_path: Path) -> None:
+    archive = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("alice/tiny.ipynb", "{}")
+        bundle.writestr("bob/tiny.ipynb", "{}")
+        bundle.writestr("bob/data/extra.txt", "x")
+    assert collect_from_zip(tiny_course, "tiny", archive) == ["alice", "bob"]
+    bob = tiny_course.root / "submitted" / "bob" / "tiny"
+    assert (bob / "tiny.ipynb").is_file() and (bob / "data" / "extra.txt").is_file()
+    assert (bob / "timestamp.txt").is_file()
+
+
+@pytest.mark.parametrize("entry", ["../evil/tiny.ipynb", "lonely.ipynb", "/abs/tiny.ipynb"])
+def test_zip_collect_rejects_paths_outside_a_student_folder(
+    tiny_course: Course, tmp_path: Path, entry: str
+) -> None:
+    archive = tmp_path / "bad.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr(entry, "{}")
+    with pytest.raises(ValueError, match="not <student>/<file>"):
+        collect_from_zip(tiny_course, "tiny", archive)
+
+
+def test_cli_lists_the_nbgrader_steps() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    for verb in ("release", "collect", "grade", "feedback", "report", "export", "check", "demo"):
+        assert verb in result.output
+
+
+def test_cli_names_the_known_assignments_for_an_unknown_one(course: Course) -> None:
+    result = CliRunner().invoke(main, ["release", "forwardpass", "--course", str(course.root)])
+    assert result.exit_code != 0
+    assert "forward_pass" in result.output
+
+
+def test_cli_report_without_grades_says_what_to_do(tiny_course: Course) -> None:
+    result = CliRunner().invoke(main, ["report", "tiny", "--course", str(tiny_course.root)])
+    assert result.exit_code != 0
+    assert "autograder grade" in result.output

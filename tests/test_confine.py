@@ -1,0 +1,53 @@
+"""The limits wrapper on its own: processes, memory, CPU time."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from autograder.confine import remove_pids_cgroup
+
+CONFINE = [sys.executable, "-m", "autograder.confine"]
+
+
+def _run(limits: list[str], code: str, timeout: int = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*CONFINE, *limits, "--", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_a_fork_bomb_hits_the_process_limit() -> None:
+    code = (
+        "import os, time\n"
+        "count = 0\n"
+        "try:\n"
+        "    for _ in range(2000):\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(2); os._exit(0)\n"
+        "        count += 1\n"
+        "except OSError:\n"
+        "    print('limited at', count)\n"
+    )
+    result = _run(["--max-processes=40", "--cgroup=test-fork-bomb"], code)
+    remove_pids_cgroup("test-fork-bomb")
+    assert "limited at" in result.stdout, result.stderr
+    assert int(result.stdout.split()[-1]) < 40
+
+
+def test_a_memory_bomb_gets_a_memory_error() -> None:
+    code = "try:\n    b = bytearray(3 * 1024**3)\nexcept MemoryError:\n    print('memory limited')"
+    result = _run(["--memory-mb=1024"], code)
+    assert result.stdout.strip() == "memory limited", result.stderr
+
+
+def test_cpu_time_is_limited() -> None:
+    result = _run(["--cpu-seconds=1"], "while True:\n    pass", timeout=30)
+    assert result.returncode != 0
+
+
+def test_a_command_is_required() -> None:
+    result = subprocess.run([*CONFINE, "--memory-mb=10"], capture_output=True, text=True)
+    assert result.returncode == 2 and "no command" in result.stderr

@@ -1,0 +1,219 @@
+"""End to end: grading a scratch course under the sandbox and local back ends.
+
+The submissions are named after what they should score; limits, crashes and
+tampering must be recorded without costing any other submission anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import notebooks, records
+from autograder.course import Course
+from autograder.nbgrader_course import NbgraderCourse
+from autograder.pipeline import BatchGrader, course_db_url
+from autograder.settings import limits_from, load_settings
+
+RELU = "def relu(z):\n    return np.maximum(0, z)"
+DOUBLE = "def double(x):\n    return 2 * x"
+FORK_BOMB = (
+    "import os, time\n"
+    "for _ in range(3000):\n"
+    "    if os.fork() == 0:\n"
+    "        time.sleep(5)\n"
+    "        os._exit(0)\n"
+)
+
+
+@pytest.fixture()
+def listening_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections from this machine."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield server.getsockname()[1]
+    server.close()
+
+
+def submissions(port: int) -> dict[str, dict[str, str] | str]:
+    """Student -> replaced cells (or raw text); the expected scores are in EXPECTED."""
+    reach_network = (
+        "import socket\n"
+        f"try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n"
+        f"except OSError:\n    {DOUBLE.replace(chr(10), chr(10) + '    ')}\n"
+    )
+    return {
+        "full-marks": {"relu": RELU, "double": DOUBLE, "explain": "Because."},
+        "blank": {},
+        "relu-wrong-sign": {"relu": "def relu(z):\n    return np.minimum(0, z)", "double": DOUBLE},
+        "infinite-loop": {"relu": RELU, "double": "while True:\n    pass\n" + DOUBLE},
+        "memory-bomb": {"relu": RELU, "double": "hog = bytearray(40 * 1024**3)\n" + DOUBLE},
+        "fork-bomb": {"relu": RELU, "double": FORK_BOMB + DOUBLE},
+        "network-only-when-blocked": {"relu": RELU, "double": reach_network},
+        "changed-locked-cell": {"relu": RELU, "double": DOUBLE, "test_double": "pass"},
+        "invalid-json": '{"cells": [',
+    }
+
+
+SANDBOX_EXPECTED = {
+    "full-marks": (5, []),
+    "blank": (0, []),
+    "relu-wrong-sign": (2, []),
+    "infinite-loop": (3, ["timeout: a cell ran past the per-cell limit"]),
+    "memory-bomb": (3, ["memory: the memory limit was hit"]),
+    "fork-bomb": (3, ["processes: the process limit was hit"]),
+    "network-only-when-blocked": (5, []),
+    "changed-locked-cell": (5, ["changed locked cell: test_double"]),
+}
+
+
+def prepare(course: Course, port: int, students: list[str] | None = None) -> None:
+    NbgraderCourse.for_course(course).generate("tiny")
+    release = notebooks.read(course.release_dir / "tiny" / "tiny.ipynb")
+    for student, content in submissions(port).items():
+        if students is not None and student not in students:
+            continue
+        path = course.root / "submitted" / student / "tiny" / "tiny.ipynb"
+        path.parent.mkdir(parents=True)
+        if isinstance(content, str):
+            path.write_text(content)
+        else:
+            notebooks.write(notebooks.with_replaced_cells(release, content), path)
+
+
+def grade(course: Course, backend: str, workers: int = 2) -> dict[str, records.GradingRecord]:
+    settings = load_settings(course, backend=backend, workers=workers, max_processes=200)
+    limits = dataclasses.replace(limits_from(course, settings), cell_timeout=8)
+    graded = BatchGrader(course, settings, limits).grade("tiny", say=lambda line: None)
+    return {r.student: r for r in graded}
+
+
+def gradebook_scores(course: Course) -> dict[tuple[str, str], float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(course_db_url(course)) as gradebook:
+        return {
+            (submission.student.id, grade.name): float(grade.score)
+            for submission in gradebook.assignment_submissions("tiny")
+            for notebook in submission.notebooks
+            for grade in notebook.grades
+        }
+
+
+def test_sandbox_grades_every_submission_and_records_each_limit(
+    tiny_course: Course, listening_port: int
+) -> None:
+    prepare(tiny_course, listening_port)
+    before = {p: p.read_bytes() for p in (tiny_course.root / "submitted").rglob("*") if p.is_file()}
+    graded = grade(tiny_course, "sandbox")
+    for student, (score, reasons) in SANDBOX_EXPECTED.items():
+        record = graded[student]
+        assert (record.status, record.score, record.max_score) == ("graded", score, 5), student
+        assert record.reasons == reasons, student
+        assert record.manual_points == 1
+    broken = graded["invalid-json"]
+    assert broken.status == "error"
+    assert broken.reasons[0].startswith("invalid notebook: tiny.ipynb")
+    after = {p: p.read_bytes() for p in (tiny_course.root / "submitted").rglob("*") if p.is_file()}
+    assert after == before, "grading must never modify a submission"
+    record = graded["full-marks"]
+    assert record.environment["device"] in {"cpu", "gpu"}
+    assert record.environment["nbgrader"] and record.environment["python"]
+    assert record.tests_sha256 == records.tests_sha256(tiny_course, "tiny")
+    assert record.backend == "sandbox" and record.seed == 0
+    scores = gradebook_scores(tiny_course)
+    assert scores[("full-marks", "test_relu")] == 3
+    assert scores[("relu-wrong-sign", "test_relu")] == 0
+
+
+def test_local_backend_grades_the_same_and_reaches_the_network(
+    tiny_course: Course, listening_port: int
+) -> None:
+    chosen = ["full-marks", "blank", "relu-wrong-sign", "network-only-when-blocked"]
+    prepare(tiny_course, listening_port, chosen)
+    graded = grade(tiny_course, "local")
+    assert {s: graded[s].score for s in chosen} == {
+        "full-marks": 5,
+        "blank": 0,
+        "relu-wrong-sign": 2,
+        # Not isolated: the connection succeeds, so `double` is never defined.
+        "network-only-when-blocked": 3,
+    }
+    assert "NOT isolated" in graded["full-marks"].backend
+
+
+def test_parallel_grading_gives_the_sequential_gradebook(
+    tiny_course: Course, tmp_path: Path, listening_port: int
+) -> None:
+    chosen = ["full-marks", "blank", "relu-wrong-sign", "changed-locked-cell", "invalid-json"]
+    prepare(tiny_course, listening_port, chosen)
+    for copy in range(3):
+        for student in chosen[:4]:
+            source = tiny_course.root / "submitted" / student / "tiny"
+            target = tiny_course.root / "submitted" / f"{student}-{copy}" / "tiny"
+            target.mkdir(parents=True)
+            (target / "tiny.ipynb").write_bytes((source / "tiny.ipynb").read_bytes())
+    sequential_root = tmp_path / "sequential"
+    subprocess.run(["cp", "-a", str(tiny_course.root), str(sequential_root)], check=True)
+    sequential = Course(sequential_root)
+    (sequential_root / "gradebook.db").unlink()
+    NbgraderCourse.for_course(sequential).generate("tiny")
+
+    grade(tiny_course, "sandbox", workers=3)
+    grade(sequential, "sandbox", workers=1)
+    parallel_scores, sequential_scores = gradebook_scores(tiny_course), gradebook_scores(sequential)
+    assert parallel_scores == sequential_scores
+    assert len(parallel_scores) == 16 * 3  # 16 gradable submissions, 3 graded cells each
+
+
+def test_an_interrupted_batch_resumes_with_the_same_grades(
+    tiny_course: Course, listening_port: int
+) -> None:
+    chosen = ["full-marks", "blank", "relu-wrong-sign", "changed-locked-cell"]
+    prepare(tiny_course, listening_port, chosen)
+    for copy in range(2):
+        for student in chosen:
+            source = tiny_course.root / "submitted" / student / "tiny" / "tiny.ipynb"
+            target = tiny_course.root / "submitted" / f"{student}-{copy}" / "tiny" / "tiny.ipynb"
+            target.parent.mkdir(parents=True)
+            target.write_bytes(source.read_bytes())
+    command = [sys.executable, "-m", "autograder", "grade", "tiny", "--workers", "1"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    batch = subprocess.Popen(
+        command, cwd=tiny_course.root, env=env, start_new_session=True, stdout=subprocess.PIPE
+    )
+    records_dir = tiny_course.root / records.RECORDS_DIR / "tiny"
+    deadline = time.monotonic() + 240
+    while len(list(records_dir.glob("*.json"))) < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(batch.pid, signal.SIGKILL)
+    batch.wait()
+    done_before = len(list(records_dir.glob("*.json")))
+    assert 3 <= done_before < 12
+
+    resumed = subprocess.run(command, cwd=tiny_course.root, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{done_before} submission(s) already graded; resuming" in resumed.stdout
+    assert resumed.stdout.count("tiny ") == 12 - done_before
+    final = {r.student: r.score for r in records.load_all(tiny_course, "tiny")}
+    expected = {"full-marks": 5, "blank": 0, "relu-wrong-sign": 2, "changed-locked-cell": 5}
+    assert final == {
+        name: expected[name.rsplit("-", 1)[0] if name[-1].isdigit() else name] for name in final
+    }
+    assert len(final) == 12
+    nbformat.validate(
+        nbformat.read(
+            str(tiny_course.root / "submitted" / "blank-0" / "tiny" / "tiny.ipynb"), as_version=4
+        )
+    )
