@@ -245,5 +245,29 @@ def demo_command(
     )
 
 
+@main.command("thresholds")
+@click.option("--seeds", type=int, default=10, show_default=True)
+@click.option(
+    "--margin",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="Absolute accuracy below the worst seed.",
+)
+@assignments_argument
+@course_option
+def thresholds_command(
+    seeds: int, margin: float, assignments: tuple[str, ...], course_root: Path | None
+) -> None:
+    """Measure reference solutions over many seeds; set thresholds from the worst."""
+    from autograder import threshold_study
+
+    course = _course(course_root)
+    chosen = _select(course, assignments, False) if assignments else list(threshold_study.STUDIED)
+    study = threshold_study.run_study(course, chosen, seeds, say=click.echo)
+    table = threshold_study.write_results(course, study, seeds, margin)
+    click.echo(table.read_text())
+
+
 if __name__ == "__main__":
     main()

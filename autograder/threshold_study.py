@@ -1,0 +1,158 @@
+"""The threshold study: measure the reference solutions over many seeds.
+
+Each seed executes the answer key with ``AUTOGRADER_SEED`` set, and the hidden
+tests record the accuracy they check (``AUTOGRADER_MEASUREMENTS``), so the study
+measures exactly what grading measures. The mistakes submissions of each
+assignment are measured too, to show the wrong answers that get as far as the
+measurement fall below. Each threshold
+is set below the worst seed by ``margin`` and written to ``thresholds.json`` with
+the distribution it came from; a Markdown table goes to ``benchmarks/``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+import os
+import shutil
+import statistics
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbformat import NotebookNode
+
+from autograder import execution, fixtures, notebooks, release, solutions, thresholds
+from autograder.course import Course
+from autograder.seeding import SEED_ENV
+from autograder.settings import apply_kernel_environment
+
+STUDIED = ("backprop", "cnn_mnist", "iris_comparison")
+DEFAULT_MARGIN = 0.05
+
+
+@dataclass
+class Study:
+    """Measured values per threshold key, wall times per assignment."""
+
+    values: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    mistakes: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    seconds: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _measure(
+    course: Course, assignment: str, notebook: NotebookNode, seed: int
+) -> tuple[list[tuple[str, float]], float]:
+    with tempfile.TemporaryDirectory(prefix="autograder-study-") as tmp:
+        workdir = Path(tmp) / assignment
+        shutil.copytree(course.source_dir / assignment, workdir)
+        log = Path(tmp) / "measurements.jsonl"
+        apply_kernel_environment()
+        os.environ[SEED_ENV] = str(seed)
+        os.environ[thresholds.MEASUREMENTS_ENV] = str(log)
+        try:
+            seconds = execution.execute(notebook, workdir, allow_errors=True)
+        finally:
+            os.environ.pop(thresholds.MEASUREMENTS_ENV, None)
+            os.environ.pop(SEED_ENV, None)
+        lines = log.read_text().splitlines() if log.exists() else []
+    found = [(entry["key"], entry["value"]) for entry in map(json.loads, lines)]
+    return found, seconds
+
+
+def _mistake_notebooks(course: Course, assignment: str) -> list[NotebookNode]:
+    source = notebooks.read(course.source_notebook(assignment))
+    with tempfile.TemporaryDirectory(prefix="autograder-study-") as tmp:
+        release_dir = release.generate_release(course, assignment, Path(tmp))
+        released = notebooks.read(release_dir / course.source_notebook(assignment).name)
+    found = fixtures.discover(course, assignment)
+    return [s.notebook for s in fixtures.combined_submissions(released, source, found, "mistake")]
+
+
+def run_study(
+    course: Course, assignments: list[str], seeds: int, say: Callable[[str], None] = print
+) -> Study:
+    study = Study()
+    for assignment in assignments:
+        key = solutions.answer_key(course, assignment)
+        for seed in range(seeds):
+            found, seconds = _measure(course, assignment, key, seed)
+            study.seconds[assignment].append(seconds)
+            for name, value in found:
+                study.values[name].append(value)
+            shown = ", ".join(f"{name} {value:.4f}" for name, value in found)
+            say(f"{assignment} seed {seed}: {seconds:.1f} s; {shown}")
+        for mistakes in _mistake_notebooks(course, assignment):
+            found, _ = _measure(course, assignment, mistakes, 0)
+            for name, value in found:
+                study.mistakes[name].append(value)
+    return study
+
+
+def derive_thresholds(study: Study, seeds: int, margin: float) -> dict[str, dict]:
+    """Each threshold: the worst seed minus ``margin``, rounded down to 0.01."""
+    entries = thresholds.load_thresholds()
+    today = datetime.date.today().isoformat()
+    for key, values in study.values.items():
+        worst = min(values)
+        entries[key] = {
+            **entries.get(key, {}),
+            "threshold": math.floor((worst - margin) * 100) / 100,
+            "margin": margin,
+            "seeds": seeds,
+            "min": round(worst, 4),
+            "median": round(statistics.median(values), 4),
+            "max": round(max(values), 4),
+            "wrong_answers_max": round(max(study.mistakes[key]), 4)
+            if study.mistakes.get(key)
+            else None,
+            "measured": f"{today}, {os.cpu_count()} CPU cores",
+            "status": "measured",
+        }
+    return entries
+
+
+def format_table(study: Study, entries: dict[str, dict]) -> str:
+    lines = [
+        "| threshold key | seeds | min | median | max | threshold | best wrong answer |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key in sorted(study.values):
+        entry = entries[key]
+        mistake = entry.get("wrong_answers_max")
+        lines.append(
+            f"| {key} | {entry['seeds']} | {entry['min']:.4f} | {entry['median']:.4f} | "
+            f"{entry['max']:.4f} | {entry['threshold']:.2f} | "
+            f"{'fails before measuring' if mistake is None else f'{mistake:.4f}'} |"
+        )
+    lines += [
+        "",
+        "| assignment | seeds | wall time per seed (min / median / max, s) |",
+        "|---|---|---|",
+    ]
+    for assignment, times in sorted(study.seconds.items()):
+        lines.append(
+            f"| {assignment} | {len(times)} | {min(times):.1f} / "
+            f"{statistics.median(times):.1f} / {max(times):.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_results(course: Course, study: Study, seeds: int, margin: float) -> Path:
+    entries = derive_thresholds(study, seeds, margin)
+    thresholds.THRESHOLDS_FILE.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    table = course.root / "benchmarks" / "thresholds.md"
+    table.parent.mkdir(exist_ok=True)
+    table.write_text(
+        "# Threshold study\n\n"
+        "Reference solutions executed once per seed (`autograder thresholds`); each value is\n"
+        "what the hidden test measures. Threshold = worst seed minus the margin "
+        f"({margin}), rounded down.\n"
+        '"first mistake" is the value the first mistakes fixture reaches (seed 0).\n\n'
+        + format_table(study, entries)
+        + "\n"
+    )
+    return table
