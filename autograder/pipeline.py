@@ -8,8 +8,10 @@ so re-running after an interruption grades only what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -120,6 +122,8 @@ class BatchGrader:
         self.limits = limits
         self.db_url = course_db_url(course)
         self.lock = threading.Lock()
+        self.local = threading.local()
+        self.workers: list[WorkerProcess] = []
 
     def backend_description(self) -> str:
         from autograder.backends import make_backend
@@ -143,11 +147,14 @@ class BatchGrader:
         if len(pending) < len(students):
             say(f"{len(students) - len(pending)} submission(s) already graded; resuming")
         progress = Progress(len(pending), say)
-        with ThreadPoolExecutor(max_workers=max(1, self.settings.workers)) as pool:
-            futures = [pool.submit(self._grade_one, assignment, s) for s in pending]
-            for future in as_completed(futures):
-                progress.update(future.result())
-        progress.close()
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, self.settings.workers)) as pool:
+                futures = [pool.submit(self._grade_one, assignment, s) for s in pending]
+                for future in as_completed(futures):
+                    progress.update(future.result())
+        finally:
+            progress.close()
+            self.close()
         return [
             record
             for student in students
@@ -191,30 +198,88 @@ class BatchGrader:
         request_file.write_text(json.dumps(asdict(request)))
         limit = self.limits.submission_timeout + KILL_GRACE_SECONDS
         started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker", str(request_file), str(record_file)],
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=open(folder / "worker.log", "w"),  # noqa: SIM115
-            env=os.environ.copy(),
-        )
-        try:
-            process.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        if record_file.is_file():
+        worker = self._worker()
+        if worker.grade(request_file, record_file, limit) and record_file.is_file():
             return records.GradingRecord.from_json(record_file.read_text())
-        log_tail = (folder / "worker.log").read_text()[-2000:]
         return records.GradingRecord(
             assignment=request.assignment,
             student=request.student,
             status="error",
             wall_seconds=round(time.perf_counter() - started, 2),
-            reasons=[f"crash: the grading worker stopped without a result after {limit} s"],
-            error=log_tail,
+            reasons=[f"crash: the grading worker stopped without a result within {limit} s"],
+            error=worker.log_tail(),
             backend=request.backend,
             submission_sha256=records.folder_sha256(
                 self.course.root / "submitted" / request.student / request.assignment
             ),
         )
+
+    def _worker(self) -> WorkerProcess:
+        """This thread's worker process."""
+        worker = getattr(self.local, "worker", None)
+        if worker is None:
+            worker = self.local.worker = WorkerProcess()
+            with self.lock:
+                self.workers.append(worker)
+        return worker
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.workers.clear()
+
+
+class WorkerProcess:
+    """A long-lived ``autograder.worker``, restarted when it dies or is killed."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            "w+", prefix="autograder-worker-", suffix=".log"
+        )
+
+    def _start(self) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "autograder.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            start_new_session=True,
+        )
+
+    def grade(self, request_file: Path, record_file: Path, limit: float) -> bool:
+        """Ask for one grading; False when the worker died or ran past ``limit``."""
+        if self.process is None or self.process.poll() is not None:
+            self.process = self._start()
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(f"{request_file}\t{record_file}\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], limit)
+        reply = self.process.stdout.readline() if ready else ""
+        if reply.strip() == f"done\t{record_file}":
+            return True
+        self._kill()
+        return False
+
+    def _kill(self) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+            self.process = None
+
+    def log_tail(self) -> str:
+        self.log.seek(0)
+        return self.log.read()[-2000:]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._kill()
+        self.process = None
+        self.log.close()

@@ -1,6 +1,6 @@
-"""Grade one submission: ``python -m autograder.worker request.json record.json``.
+"""Grade submissions in a worker process: ``python -m autograder.worker`` (see :func:`serve`).
 
-Runs in its own process so that a batch survives anything one submission does.
+Runs apart from the batch so that a batch survives anything one submission does.
 nbgrader's autograde runs here, in the trusted process; only the kernel is started
 through the chosen back end. Writes a :class:`GradingRecord` whatever happens.
 """
@@ -200,9 +200,9 @@ def grade(request: GradingRequest) -> records.GradingRecord:
     return record
 
 
-def main(argv: list[str] | None = None) -> None:
-    request_file, record_file = (argv or sys.argv[1:])[:2]
-    request = GradingRequest(**json.loads(Path(request_file).read_text()))
+def grade_file(request_file: Path, record_file: Path) -> None:
+    """Grade the request in ``request_file``; always leaves a record in ``record_file``."""
+    request = GradingRequest(**json.loads(request_file.read_text()))
     try:
         record = grade(request)
     except Exception:
@@ -213,8 +213,23 @@ def main(argv: list[str] | None = None) -> None:
             error=traceback.format_exc(),
             reasons=["crash: the grading worker failed"],
         )
-    Path(record_file).write_text(json.dumps(asdict(record)))
+    record_file.write_text(json.dumps(asdict(record)))
+
+
+def serve() -> None:
+    """Grade requests read from stdin, one ``<request file>\t<record file>`` per line.
+
+    A long-lived worker pays for its imports once. Kernels inherit this process's
+    standard output, so replies go to a private copy of it and fd 1 is pointed at
+    stderr, where nothing a kernel writes can be taken for a reply.
+    """
+    replies = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    for line in sys.stdin:
+        request_file, record_file = line.rstrip("\n").split("\t")
+        grade_file(Path(request_file), Path(record_file))
+        replies.write(f"done\t{record_file}\n")
 
 
 if __name__ == "__main__":
-    main()
+    serve()

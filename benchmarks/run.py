@@ -1,0 +1,153 @@
+"""Timings of the course and of grading, printed as tables (not a test).
+
+1. Execution time of each answer key on this machine (target: forward_pass 30 s,
+   backprop 60 s, cnn_mnist 180 s, iris_comparison 60 s, imports included).
+2. Grading overhead per assignment: ``autograder grade`` of the solution (sandbox,
+   one worker) divided by a plain nbclient run of the same notebook (target <= 1.10).
+3. Twenty forward_pass submissions: ``autograder grade`` with 1 and 2 workers and
+   plain sequential ``nbgrader autograde`` (target: 2 workers >= 1.8x nbgrader).
+
+Measurements of one comparison alternate in the same run, so machine noise hits
+both sides alike. Usage: ``python benchmarks/run.py [--repeats N] [--skip-notebooks]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from autograder import execution, fixtures, notebooks, release, solutions
+from autograder.course import Course
+from autograder.nbgrader_course import NbgraderCourse, ensure_tools_on_path
+from autograder.pipeline import BatchGrader
+from autograder.settings import apply_kernel_environment, limits_from, load_settings
+
+TARGETS = {"forward_pass": 30, "backprop": 60, "cnn_mnist": 180, "iris_comparison": 60}
+
+
+def solution_submission(course: Course, assignment: str, workdir: Path):
+    released_dir = release.generate_release(course, assignment, workdir / "release-build")
+    name = course.source_notebook(assignment).name
+    released = notebooks.read(released_dir / name)
+    source = notebooks.read(course.source_notebook(assignment))
+    return name, fixtures.reference_submissions(released, source)[0].notebook
+
+
+def scratch_course(course: Course, assignment: str, root: Path) -> Course:
+    (root / "source").mkdir(parents=True)
+    shutil.copytree(course.source_dir / assignment, root / "source" / assignment)
+    shutil.copy(course.config_file, root)
+    scratch = Course(root)
+    NbgraderCourse.for_course(scratch).generate(assignment)
+    return scratch
+
+
+def submit(scratch: Course, assignment: str, student: str, name: str, notebook) -> None:
+    notebooks.write(notebook, scratch.root / "submitted" / student / assignment / name)
+
+
+def grade_seconds(scratch: Course, assignment: str, workers: int, backend: str = "sandbox"):
+    settings = load_settings(scratch, backend=backend, workers=workers)
+    grader = BatchGrader(scratch, settings, limits_from(scratch, settings))
+    started = time.perf_counter()
+    graded = grader.grade(assignment, force=True, say=lambda line: None)
+    seconds = time.perf_counter() - started
+    assert all(r.status == "graded" for r in graded), [r.error for r in graded]
+    return seconds
+
+
+def notebook_times(course: Course, repeats: int) -> None:
+    print("\n## Answer keys executed with nbclient (imports included)\n")
+    print("| assignment | runs | min (s) | median (s) | target (s) |")
+    print("|---|---|---|---|---|")
+    for assignment in course.assignments():
+        times = []
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as tmp:
+                workdir = Path(tmp) / assignment
+                shutil.copytree(course.source_dir / assignment, workdir)
+                times.append(execution.execute(solutions.answer_key(course, assignment), workdir))
+        print(
+            f"| {assignment} | {repeats} | {min(times):.1f} | {statistics.median(times):.1f} "
+            f"| {TARGETS.get(assignment, '-')} |"
+        )
+
+
+def overhead(course: Course, repeats: int) -> None:
+    print("\n## Grading overhead: autograder grade (sandbox, 1 worker) / plain nbclient\n")
+    print("| assignment | nbclient median (s) | grade median (s) | ratio |")
+    print("|---|---|---|---|")
+    for assignment in course.assignments():
+        with tempfile.TemporaryDirectory() as tmp:
+            name, notebook = solution_submission(course, assignment, Path(tmp))
+            scratch = scratch_course(course, assignment, Path(tmp) / "course")
+            submit(scratch, assignment, "solution", name, notebook)
+            plain, graded = [], []
+            for _ in range(repeats):
+                workdir = Path(tmp) / "plain" / assignment
+                shutil.rmtree(workdir, ignore_errors=True)
+                shutil.copytree(course.source_dir / assignment, workdir)
+                started = time.perf_counter()
+                execution.execute(copy.deepcopy(notebook), workdir, allow_errors=True)
+                plain.append(time.perf_counter() - started)
+                graded.append(grade_seconds(scratch, assignment, workers=1))
+        ratio = statistics.median(graded) / statistics.median(plain)
+        print(
+            f"| {assignment} | {statistics.median(plain):.1f} | "
+            f"{statistics.median(graded):.1f} | {ratio:.2f} |"
+        )
+
+
+def throughput(course: Course, count: int) -> None:
+    assignment = "forward_pass"
+    print(f"\n## {count} {assignment} submissions\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        name, notebook = solution_submission(course, assignment, Path(tmp))
+        scratch = scratch_course(course, assignment, Path(tmp) / "course")
+        for index in range(count):
+            submit(scratch, assignment, f"student-{index:02d}", name, notebook)
+        started = time.perf_counter()
+        subprocess.run(
+            ["nbgrader", "autograde", assignment, "--force"],
+            cwd=scratch.root,
+            check=True,
+            capture_output=True,
+        )
+        nbgrader_seconds = time.perf_counter() - started
+        one = grade_seconds(scratch, assignment, workers=1)
+        two = grade_seconds(scratch, assignment, workers=2)
+    print("| run | wall (s) | speed-up over nbgrader |")
+    print("|---|---|---|")
+    print(f"| nbgrader autograde (sequential) | {nbgrader_seconds:.1f} | 1.00 |")
+    print(f"| autograder grade, 1 worker | {one:.1f} | {nbgrader_seconds / one:.2f} |")
+    print(f"| autograder grade, 2 workers | {two:.1f} | {nbgrader_seconds / two:.2f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--submissions", type=int, default=20)
+    parser.add_argument("--skip-notebooks", action="store_true")
+    parser.add_argument("--skip-overhead", action="store_true")
+    args = parser.parse_args()
+    ensure_tools_on_path()
+    apply_kernel_environment()
+    course = Course.find()
+    print(f"machine: {os.cpu_count()} CPU cores, Python {sys.version.split()[0]}")
+    if not args.skip_notebooks:
+        notebook_times(course, args.repeats)
+    if not args.skip_overhead:
+        overhead(course, args.repeats)
+    throughput(course, args.submissions)
+
+
+if __name__ == "__main__":
+    main()
