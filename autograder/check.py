@@ -84,7 +84,7 @@ def check_assignment(
     by_name = {check.name: check for check in result.items}
     result.problems += release.audit_release(course, assignment)
 
-    grading_course = NbgraderCourse(workdir, course.config_file)
+    grading_course = NbgraderCourse.scratch(workdir, course.config_file)
     grading_course.add_source(assignment, course.source_dir / assignment)
     release_dir = grading_course.generate(assignment)
     notebook_name = course.source_notebook(assignment).name

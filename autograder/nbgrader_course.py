@@ -15,6 +15,8 @@ from pathlib import Path
 from nbformat import NotebookNode
 
 from autograder import notebooks
+from autograder.course import Course
+from autograder.settings import load_config
 
 _CONFIG_TEMPLATE = """\
 c = get_config()  # noqa: F821
@@ -32,27 +34,29 @@ def ensure_tools_on_path() -> None:
 
 
 class NbgraderCourse:
-    """An nbgrader course folder at ``root`` using the settings of ``course_config``."""
+    """An nbgrader course folder at ``root`` whose gradebook is ``db_url``."""
 
-    def __init__(self, root: Path, course_config: Path, db_url: str | None = None) -> None:
+    def __init__(self, root: Path, db_url: str) -> None:
         self.root = root.resolve()
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.db_url = db_url or f"sqlite:///{self.root / 'gradebook.db'}"
-        (self.root / "nbgrader_config.py").write_text(
-            _CONFIG_TEMPLATE.format(
-                course_config=str(course_config.resolve()), root=str(self.root), db_url=self.db_url
-            )
-        )
+        self.db_url = db_url
 
     @classmethod
-    def for_course(cls, course) -> NbgraderCourse:
-        """The course folder itself, with its own configured gradebook."""
-        instance = cls.__new__(cls)
-        instance.root = course.root
-        from autograder.settings import load_config
+    def scratch(cls, root: Path, course_config: Path) -> NbgraderCourse:
+        """A new folder at ``root`` with the course's settings and its own gradebook."""
+        root = root.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        db_url = f"sqlite:///{root / 'gradebook.db'}"
+        (root / "nbgrader_config.py").write_text(
+            _CONFIG_TEMPLATE.format(
+                course_config=str(course_config.resolve()), root=str(root), db_url=db_url
+            )
+        )
+        return cls(root, db_url)
 
-        instance.db_url = str(load_config(course).CourseDirectory.db_url)
-        return instance
+    @classmethod
+    def for_course(cls, course: Course) -> NbgraderCourse:
+        """The course folder itself, with its configured gradebook."""
+        return cls(course.root, str(load_config(course).CourseDirectory.db_url))
 
     def api(self):
         """A fresh ``NbGraderAPI`` (nbgrader keeps per-call state on its apps)."""

@@ -24,7 +24,7 @@ _DATA_SUFFIXES = {".npz", ".npy", ".pt", ".pkl", ".h5", ".keras", ".csv"}
 
 def generate_release(course: Course, assignment: str, workdir: Path) -> Path:
     """nbgrader's student version of ``assignment``, generated under ``workdir``."""
-    grading_course = NbgraderCourse(workdir, course.config_file)
+    grading_course = NbgraderCourse.scratch(workdir, course.config_file)
     grading_course.add_source(assignment, course.source_dir / assignment)
     return grading_course.generate(assignment)
 
