@@ -18,6 +18,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+CELL_TIMEOUT_ENAME = "CellTimeoutError"
 SUBMISSION_TIMEOUT_ENAME = "SubmissionTimeoutError"
 KERNEL_DIED_ENAME = "KernelDiedError"
 
@@ -48,15 +49,26 @@ class GuardedExecute(Execute):
             cell.outputs = [_error_output(self._stopped, self._stop_message())]
             return cell, resources
         remaining = max(1, int(self._deadline - time.monotonic()))
-        self.timeout = min(self._cell_timeout, remaining) if self._cell_timeout else remaining
+        capped = not self._cell_timeout or remaining < self._cell_timeout
+        self.timeout = remaining if capped else self._cell_timeout
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._stopped = KERNEL_DIED_ENAME
             cell.outputs.append(_error_output(KERNEL_DIED_ENAME, self._stop_message()))
             return cell, resources
+        if capped and self._timed_out(cell):
+            # The cell was cut short by the submission's deadline, not its own limit.
+            self._stopped = SUBMISSION_TIMEOUT_ENAME
+            cell.outputs = [o for o in cell.outputs if o.get("ename") != CELL_TIMEOUT_ENAME]
+            cell.outputs.append(_error_output(SUBMISSION_TIMEOUT_ENAME, self._stop_message()))
+        return cell, resources
+
+    @staticmethod
+    def _timed_out(cell: NotebookNode) -> bool:
+        return any(output.get("ename") == CELL_TIMEOUT_ENAME for output in cell.outputs)
 
     def _stop_message(self) -> str:
         if self._stopped == SUBMISSION_TIMEOUT_ENAME:
-            return f"the submission used its {self.submission_timeout} s; this cell was not run"
+            return f"the submission used up its {self.submission_timeout} s"
         return "the kernel died (memory limit or crash); later cells were not run"

@@ -28,7 +28,12 @@ from autograder.backends import make_backend
 from autograder.confine import remove_pids_cgroup
 from autograder.course import Course
 from autograder.gradebook_merge import item_scores
-from autograder.guarded_execute import KERNEL_DIED_ENAME, SUBMISSION_TIMEOUT_ENAME, GuardedExecute
+from autograder.guarded_execute import (
+    CELL_TIMEOUT_ENAME,
+    KERNEL_DIED_ENAME,
+    SUBMISSION_TIMEOUT_ENAME,
+    GuardedExecute,
+)
 from autograder.settings import Limits, apply_kernel_environment, load_config
 
 KERNEL_NAME = "autograder-kernel"
@@ -91,7 +96,7 @@ def _reasons_from_outputs(folder: Path) -> list[str]:
                 if output.get("output_type") != "error":
                     continue
                 ename, evalue = output.get("ename", ""), str(output.get("evalue", ""))
-                if ename == "CellTimeoutError":
+                if ename == CELL_TIMEOUT_ENAME:
                     reasons.append("timeout: a cell ran past the per-cell limit")
                 elif ename == SUBMISSION_TIMEOUT_ENAME:
                     reasons.append("timeout: the submission ran past its limit")

@@ -217,3 +217,35 @@ def test_an_interrupted_batch_resumes_with_the_same_grades(
             str(tiny_course.root / "submitted" / "blank-0" / "tiny" / "tiny.ipynb"), as_version=4
         )
     )
+
+
+def test_submission_deadline_keeps_earned_points_and_missing_cells_are_flagged(
+    tiny_course: Course, listening_port: int
+) -> None:
+    prepare(tiny_course, listening_port, ["full-marks"])
+    release = notebooks.read(tiny_course.release_dir / "tiny" / "tiny.ipynb")
+    slow = notebooks.with_replaced_cells(
+        release, {"relu": RELU, "double": "import time\ntime.sleep(30)\n" + DOUBLE}
+    )
+    path = tiny_course.root / "submitted" / "slow" / "tiny" / "tiny.ipynb"
+    path.parent.mkdir(parents=True)
+    notebooks.write(slow, path)
+    missing = notebooks.with_replaced_cells(release, {"relu": RELU, "double": DOUBLE})
+    missing.cells = [c for c in missing.cells if notebooks.grade_id(c) != "test_double"]
+    path = tiny_course.root / "submitted" / "missing-test-cell" / "tiny" / "tiny.ipynb"
+    path.parent.mkdir(parents=True)
+    notebooks.write(missing, path)
+
+    settings = load_settings(tiny_course, backend="local", workers=2)
+    limits = dataclasses.replace(
+        limits_from(tiny_course, settings), cell_timeout=60, submission_timeout=12
+    )
+    graded = {
+        r.student: r
+        for r in BatchGrader(tiny_course, settings, limits).grade("tiny", say=lambda _: None)
+    }
+    assert graded["slow"].score == 3
+    assert graded["slow"].reasons == ["timeout: the submission ran past its limit"]
+    assert graded["slow"].wall_seconds < 30
+    assert "missing cell: test_double" in graded["missing-test-cell"].reasons
+    assert graded["full-marks"].score == 5
