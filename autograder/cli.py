@@ -172,8 +172,9 @@ def grade_command(
 
 @main.command("feedback")
 @click.argument("assignment")
+@click.option("--release", "release_", is_flag=True, help="Also release it through the exchange.")
 @course_option
-def feedback_command(assignment: str, course_root: Path | None) -> None:
+def feedback_command(assignment: str, release_: bool, course_root: Path | None) -> None:
     """Per-student HTML feedback without hidden-test source."""
     from autograder import feedback, records
 
@@ -181,6 +182,9 @@ def feedback_command(assignment: str, course_root: Path | None) -> None:
     students = [r.student for r in records.load_all(course, assignment) if r.status == "graded"]
     pages = feedback.generate_feedback(course, assignment, students)
     click.echo(f"{len(pages)} feedback file(s) under {course.root / 'feedback'}")
+    if release_:
+        feedback.release_feedback(course, assignment, students)
+        click.echo(f"feedback of {len(students)} student(s) released to the exchange")
 
 
 @main.command("report")

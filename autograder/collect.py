@@ -11,14 +11,13 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from autograder.course import Course
-from autograder.nbgrader_course import NbgraderCourse
+from autograder.nbgrader_course import NbgraderCourse, require_success
 
 
 def collect_from_exchange(course: Course, assignment: str) -> list[str]:
     """nbgrader's collect; returns the students whose submissions arrived."""
     result = NbgraderCourse.for_course(course).api().collect(assignment, update=True)
-    if not result["success"]:
-        raise RuntimeError(f"nbgrader collect failed:\n{result.get('error') or result.get('log')}")
+    require_success(result, f"nbgrader collect {assignment}")
     folder = course.root / "submitted"
     return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
 

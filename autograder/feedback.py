@@ -16,7 +16,7 @@ from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 from nbgrader.preprocessors.getgrades import GetGrades
 
 from autograder.course import Course
-from autograder.nbgrader_course import NbgraderCourse
+from autograder.nbgrader_course import NbgraderCourse, require_success
 
 
 def _is_test_cell(cell: NotebookNode) -> bool:
@@ -58,9 +58,15 @@ def generate_feedback(course: Course, assignment: str, students: list[str]) -> l
     written: list[Path] = []
     for student in students:
         result = api.generate_feedback(assignment, student, force=True)
-        if not result["success"]:
-            raise RuntimeError(
-                f"feedback for {student} failed:\n{result.get('error') or result.get('log')}"
-            )
+        require_success(result, f"feedback for {student}")
         written += sorted((course.root / "feedback" / student / assignment).glob("*.html"))
     return written
+
+
+def release_feedback(course: Course, assignment: str, students: list[str]) -> None:
+    """nbgrader's release_feedback: students fetch it from the Assignments tab."""
+    api = NbgraderCourse.for_course(course).api()
+    for student in students:
+        require_success(
+            api.release_feedback(assignment, student), f"releasing feedback to {student}"
+        )

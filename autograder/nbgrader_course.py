@@ -33,6 +33,17 @@ def ensure_tools_on_path() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
+class NbgraderError(RuntimeError):
+    """An nbgrader step failed; the message holds nbgrader's own log."""
+
+
+def require_success(result: dict, step: str) -> dict:
+    """``result`` of an ``NbGraderAPI`` call, or an :class:`NbgraderError` saying why not."""
+    if not result["success"]:
+        raise NbgraderError(f"{step} failed:\n{result.get('error') or result.get('log')}")
+    return result
+
+
 class NbgraderCourse:
     """An nbgrader course folder at ``root`` whose gradebook is ``db_url``."""
 
@@ -79,11 +90,7 @@ class NbgraderCourse:
     def generate(self, assignment: str) -> Path:
         """Run nbgrader's generate_assignment; returns the release folder."""
         result = self.api().generate_assignment(assignment, force=True, create=True)
-        if not result["success"]:
-            raise RuntimeError(
-                f"nbgrader generate_assignment {assignment} failed:\n"
-                f"{result.get('error') or result.get('log')}"
-            )
+        require_success(result, f"nbgrader generate_assignment {assignment}")
         return self.root / "release" / assignment
 
     def submission_dir(self, assignment: str, student: str) -> Path:
