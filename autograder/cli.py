@@ -35,7 +35,19 @@ def _select(course: Course, assignments: tuple[str, ...], all_: bool) -> list[st
         raise click.ClickException(str(error)) from error
 
 
-@click.group()
+class _Commands(click.Group):
+    """Errors about the course or its input end in a message, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from autograder.nbgrader_course import NbgraderError
+
+        try:
+            return super().invoke(ctx)
+        except (NbgraderError, FileNotFoundError, KeyError, ValueError) as error:
+            raise click.ClickException(str(error)) from error
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Release, grade and check the auto-graded deep-learning course."""
 
