@@ -2,9 +2,9 @@
 
 Each seed executes the answer key with ``AUTOGRADER_SEED`` set, and the hidden
 tests record the accuracy they check (``AUTOGRADER_MEASUREMENTS``), so the study
-measures exactly what grading measures. The mistakes submissions of each
-assignment are measured too, to show the wrong answers that get as far as the
-measurement fall below. Each threshold
+measures exactly what grading measures. The mistake fixtures are measured too
+(each threshold names its ``item``), to show that the wrong answers that get as
+far as the measurement fall below it. Each threshold
 is set below the worst seed by ``margin`` and written to ``thresholds.json`` with
 the distribution it came from; a Markdown table goes to ``benchmarks/``.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from nbformat import NotebookNode
 
-from autograder import execution, fixtures, notebooks, release, solutions, thresholds
+from autograder import execution, fixtures, notebooks, solutions, thresholds
 from autograder.course import Course
 from autograder.seeding import SEED_ENV
 from autograder.settings import apply_kernel_environment
@@ -63,13 +63,12 @@ def _measure(
     return found, seconds
 
 
-def _mistake_notebooks(course: Course, assignment: str) -> list[NotebookNode]:
+def _mistake_submissions(course: Course, assignment: str) -> list[fixtures.Submission]:
+    """The answer key with the k-th mistake of every item: hidden tests included."""
+    key = solutions.answer_key(course, assignment)
     source = notebooks.read(course.source_notebook(assignment))
-    with tempfile.TemporaryDirectory(prefix="autograder-study-") as tmp:
-        release_dir = release.generate_release(course, assignment, Path(tmp))
-        released = notebooks.read(release_dir / course.source_notebook(assignment).name)
     found = fixtures.discover(course, assignment)
-    return [s.notebook for s in fixtures.combined_submissions(released, source, found, "mistake")]
+    return fixtures.combined_submissions(key, source, found, "mistake")
 
 
 def run_study(
@@ -85,10 +84,13 @@ def run_study(
                 study.values[name].append(value)
             shown = ", ".join(f"{name} {value:.4f}" for name, value in found)
             say(f"{assignment} seed {seed}: {seconds:.1f} s; {shown}")
-        for mistakes in _mistake_notebooks(course, assignment):
-            found, _ = _measure(course, assignment, mistakes, 0)
+        items = {key: entry.get("item") for key, entry in thresholds.load_thresholds().items()}
+        for mistakes in _mistake_submissions(course, assignment):
+            mutated = {fixture.item for fixture in mistakes.applied}
+            found, _ = _measure(course, assignment, mistakes.notebook, 0)
             for name, value in found:
-                study.mistakes[name].append(value)
+                if items.get(name) in mutated:
+                    study.mistakes[name].append(value)
     return study
 
 
