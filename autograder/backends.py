@@ -88,9 +88,11 @@ class SandboxBackend(Backend):
         ]
         for system_dir in SYSTEM_DIRS:
             bwrap += ["--ro-bind-try", system_dir, system_dir]
+        # Mounts apply in order: the private /tmp first, so that a Python or a
+        # submission living under /tmp is bound over it, not hidden by it.
+        bwrap += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for path in self.readonly_paths():
             bwrap += ["--ro-bind", str(path), str(path)]
-        bwrap += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for device in sorted(Path("/dev").glob("nvidia*")):
             bwrap += ["--dev-bind", str(device), str(device)]
         bwrap += ["--bind", str(workdir), str(workdir), "--bind", str(run_dir), str(run_dir)]

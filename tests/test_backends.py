@@ -53,6 +53,7 @@ def test_sandbox_unshares_network_and_pids_and_binds_only_the_workdir_writable()
     writable = [bwrap[i + 1] for i, arg in enumerate(bwrap) if arg == "--bind"]
     assert writable == [str(WORK), str(RUN)]
     assert bwrap[bwrap.index("--tmpfs") + 1] == "/tmp"
+    assert bwrap.index("--tmpfs") < bwrap.index("--ro-bind"), "/tmp must not hide Python"
     assert bwrap[bwrap.index("--chdir") + 1] == str(WORK)
     assert argv[-4:] == ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
 
