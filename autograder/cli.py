@@ -159,12 +159,18 @@ def collect_command(assignment: str, archive: Path | None, course_root: Path | N
 @click.option("--seed", type=int, default=None, help="Grading seed for hidden tests.")
 @click.option("--gpus", "docker_gpus", is_flag=True, default=None, help="docker: --gpus all.")
 @click.option("--force", is_flag=True, help="Grade again what is already graded.")
+@click.option(
+    "--scheduler",
+    default="",
+    help="Grade on a Dask cluster: a scheduler address, or 'local' for a LocalCluster.",
+)
 @course_option
 def grade_command(
     assignment: str,
     students: tuple[str, ...],
     cell_timeout: int | None,
     force: bool,
+    scheduler: str,
     course_root: Path | None,
     **overrides: object,
 ) -> None:
@@ -180,7 +186,7 @@ def grade_command(
     limits = limits_from(course, settings)
     if cell_timeout is not None:
         limits = replace(limits, cell_timeout=cell_timeout)
-    grader = BatchGrader(course, settings, limits)
+    grader = BatchGrader(course, settings, limits, scheduler=scheduler)
     click.echo(f"back end: {grader.backend_description()}")
     graded = grader.grade(assignment, list(students) or None, force=force, say=click.echo)
     errors = [r for r in graded if r.status != "graded"]

@@ -1,20 +1,15 @@
 """Grade every submission of an assignment: isolated, in parallel, resumable.
 
-Each submission is graded by a worker process (:mod:`autograder.worker`) against a
-private copy of the SQLite gradebook; results are merged into the course gradebook
+Each submission is graded by a worker (:mod:`autograder.worker`, run by
+:mod:`autograder.runners` on this machine or a Dask cluster) against a private
+copy of the SQLite gradebook; results are merged into the course gradebook
 one at a time under a lock. A submission whose record matches its files is skipped,
 so re-running after an interruption grades only what is missing.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import select
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -27,6 +22,7 @@ from pathlib import Path
 from autograder import records
 from autograder.course import Course
 from autograder.nbgrader_course import ensure_tools_on_path
+from autograder.runners import DaskRunner, ProcessRunner
 from autograder.settings import Autograder, Limits, load_config
 from autograder.worker import GradingRequest
 
@@ -116,14 +112,15 @@ class Progress:
 class BatchGrader:
     """Grades submissions of one course with fixed settings and limits."""
 
-    def __init__(self, course: Course, settings: Autograder, limits: Limits) -> None:
+    def __init__(
+        self, course: Course, settings: Autograder, limits: Limits, scheduler: str = ""
+    ) -> None:
         self.course = course
         self.settings = settings
         self.limits = limits
+        self.scheduler = scheduler
         self.db_url = course_db_url(course)
         self.lock = threading.Lock()
-        self.local = threading.local()
-        self.workers: list[WorkerProcess] = []
 
     def backend_description(self) -> str:
         from autograder.backends import make_backend
@@ -147,22 +144,30 @@ class BatchGrader:
         if len(pending) < len(students):
             say(f"{len(students) - len(pending)} submission(s) already graded; resuming")
         progress = Progress(len(pending), say)
+        workers = max(1, self.settings.workers)
+        runner = DaskRunner(self.scheduler, workers) if self.scheduler else ProcessRunner()
         try:
-            with ThreadPoolExecutor(max_workers=max(1, self.settings.workers)) as pool:
-                futures = [pool.submit(self._grade_one, assignment, s) for s in pending]
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                futures = [pool.submit(self._grade_one, runner, assignment, s) for s in pending]
                 for future in as_completed(futures):
                     progress.update(future.result())
         finally:
             progress.close()
-            self.close()
+            runner.close()
         return [
             record
             for student in students
             if (record := records.load(self.course, assignment, student)) is not None
         ]
 
-    def _grade_one(self, assignment: str, student: str) -> records.GradingRecord:
-        with tempfile.TemporaryDirectory(prefix="autograder-worker-") as tmp:
+    def _grade_one(
+        self, runner: ProcessRunner | DaskRunner, assignment: str, student: str
+    ) -> records.GradingRecord:
+        # On a cluster the private gradebook must be where every worker can read it.
+        scratch = self.course.root / ".grading-scratch" if self.scheduler else None
+        if scratch is not None:
+            scratch.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="autograder-worker-", dir=scratch) as tmp:
             private_db = self._private_gradebook(Path(tmp))
             request = GradingRequest(
                 course_root=str(self.course.root),
@@ -175,7 +180,7 @@ class BatchGrader:
                 docker_image=self.settings.docker_image,
                 docker_gpus=self.settings.docker_gpus,
             )
-            record = self._run_worker(request, Path(tmp))
+            record = self._run(runner, request, Path(tmp))
             with self.lock:
                 if record.status == "graded" and private_db:
                     from autograder.gradebook_merge import copy_submission
@@ -193,93 +198,23 @@ class BatchGrader:
             shutil.copy2(path, folder / "gradebook.db")
         return f"sqlite:///{folder / 'gradebook.db'}"
 
-    def _run_worker(self, request: GradingRequest, folder: Path) -> records.GradingRecord:
-        request_file, record_file = folder / "request.json", folder / "record.json"
-        request_file.write_text(json.dumps(asdict(request)))
+    def _run(
+        self, runner: ProcessRunner | DaskRunner, request: GradingRequest, folder: Path
+    ) -> records.GradingRecord:
         limit = self.limits.submission_timeout + KILL_GRACE_SECONDS
         started = time.perf_counter()
-        worker = self._worker()
-        if worker.grade(request_file, record_file, limit) and record_file.is_file():
-            return records.GradingRecord.from_json(record_file.read_text())
+        record = runner.run(request, folder, limit)
+        if record is not None:
+            return record
         return records.GradingRecord(
             assignment=request.assignment,
             student=request.student,
             status="error",
             wall_seconds=round(time.perf_counter() - started, 2),
             reasons=[f"crash: the grading worker stopped without a result within {limit} s"],
-            error=worker.log_tail(),
+            error=runner.failure_log(),
             backend=request.backend,
             submission_sha256=records.folder_sha256(
                 self.course.root / "submitted" / request.student / request.assignment
             ),
         )
-
-    def _worker(self) -> WorkerProcess:
-        """This thread's worker process."""
-        worker = getattr(self.local, "worker", None)
-        if worker is None:
-            worker = self.local.worker = WorkerProcess()
-            with self.lock:
-                self.workers.append(worker)
-        return worker
-
-    def close(self) -> None:
-        for worker in self.workers:
-            worker.stop()
-        self.workers.clear()
-
-
-class WorkerProcess:
-    """A long-lived ``autograder.worker``, restarted when it dies or is killed."""
-
-    def __init__(self) -> None:
-        self.process: subprocess.Popen | None = None
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            "w+", prefix="autograder-worker-", suffix=".log"
-        )
-
-    def _start(self) -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            text=True,
-            start_new_session=True,
-        )
-
-    def grade(self, request_file: Path, record_file: Path, limit: float) -> bool:
-        """Ask for one grading; False when the worker died or ran past ``limit``."""
-        if self.process is None or self.process.poll() is not None:
-            self.process = self._start()
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(f"{request_file}\t{record_file}\n")
-        self.process.stdin.flush()
-        ready, _, _ = select.select([self.process.stdout], [], [], limit)
-        reply = self.process.stdout.readline() if ready else ""
-        if reply.strip() == f"done\t{record_file}":
-            return True
-        self._kill()
-        return False
-
-    def _kill(self) -> None:
-        if self.process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            self.process = None
-
-    def log_tail(self) -> str:
-        self.log.seek(0)
-        return self.log.read()[-2000:]
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            assert self.process.stdin is not None
-            self.process.stdin.close()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self._kill()
-        self.process = None
-        self.log.close()

@@ -205,20 +205,23 @@ def grade(request: GradingRequest) -> records.GradingRecord:
     return record
 
 
-def grade_file(request_file: Path, record_file: Path) -> None:
-    """Grade the request in ``request_file``; always leaves a record in ``record_file``."""
-    request = GradingRequest(**json.loads(request_file.read_text()))
+def grade_safely(request: GradingRequest) -> records.GradingRecord:
+    """:func:`grade`, turning any failure of the grading itself into an error record."""
     try:
-        record = grade(request)
+        return grade(request)
     except Exception:
-        record = records.GradingRecord(
+        return records.GradingRecord(
             assignment=request.assignment,
             student=request.student,
             status="error",
             error=traceback.format_exc(),
             reasons=["crash: the grading worker failed"],
         )
-    record_file.write_text(json.dumps(asdict(record)))
+
+
+def grade_request(request: dict) -> dict:
+    """The cluster entry point: a request and a record as plain dictionaries."""
+    return asdict(grade_safely(GradingRequest(**request)))
 
 
 def serve() -> None:
@@ -232,7 +235,8 @@ def serve() -> None:
     os.dup2(2, 1)
     for line in sys.stdin:
         request_file, record_file = line.rstrip("\n").split("\t")
-        grade_file(Path(request_file), Path(record_file))
+        request = GradingRequest(**json.loads(Path(request_file).read_text()))
+        Path(record_file).write_text(json.dumps(asdict(grade_safely(request))))
         replies.write(f"done\t{record_file}\n")
 
 

@@ -92,10 +92,13 @@ def prepare(course: Course, port: int, students: list[str] | None = None) -> Non
             notebooks.write(notebooks.with_replaced_cells(release, content), path)
 
 
-def grade(course: Course, backend: str, workers: int = 2) -> dict[str, records.GradingRecord]:
+def grade(
+    course: Course, backend: str, workers: int = 2, scheduler: str = ""
+) -> dict[str, records.GradingRecord]:
     settings = load_settings(course, backend=backend, workers=workers, max_processes=200)
     limits = dataclasses.replace(limits_from(course, settings), cell_timeout=8)
-    graded = BatchGrader(course, settings, limits).grade("tiny", say=lambda line: None)
+    grader = BatchGrader(course, settings, limits, scheduler=scheduler)
+    graded = grader.grade("tiny", say=lambda line: None)
     return {r.student: r for r in graded}
 
 
@@ -249,3 +252,17 @@ def test_submission_deadline_keeps_earned_points_and_missing_cells_are_flagged(
     assert graded["slow"].wall_seconds < 30
     assert "missing cell: test_double" in graded["missing-test-cell"].reasons
     assert graded["full-marks"].score == 5
+
+
+def test_a_dask_cluster_grades_like_local_workers(tiny_course: Course, listening_port: int) -> None:
+    chosen = ["full-marks", "blank", "relu-wrong-sign", "changed-locked-cell", "invalid-json"]
+    prepare(tiny_course, listening_port, chosen)
+    graded = grade(tiny_course, "sandbox", workers=2, scheduler="local")
+    assert {s: (graded[s].status, graded[s].score) for s in chosen} == {
+        "full-marks": ("graded", 5),
+        "blank": ("graded", 0),
+        "relu-wrong-sign": ("graded", 2),
+        "changed-locked-cell": ("graded", 5),
+        "invalid-json": ("error", 0),
+    }
+    assert gradebook_scores(tiny_course)[("relu-wrong-sign", "test_double")] == 2
