@@ -15,8 +15,8 @@ demo: $(INSTALLED)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder demo
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check autograder tests nbgrader_config.py
-	$(BIN)/ruff format --check autograder tests nbgrader_config.py
+	$(BIN)/ruff check autograder tests deploy benchmarks nbgrader_config.py
+	$(BIN)/ruff format --check autograder tests deploy benchmarks nbgrader_config.py
 
 test: lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest -v --durations=15

@@ -207,9 +207,36 @@ def prepare_exchange(course: CourseSettings, grader: str) -> None:
         os.chmod(folder, mode)
 
 
+def accounts_without_python(names: tuple[str, ...]) -> list[str]:
+    """Accounts that cannot run this Python environment (their servers would not start)."""
+    failing = []
+    for name in names:
+        account = pwd.getpwnam(name)
+        try:
+            subprocess.run(
+                [sys.executable, "-c", ""],
+                user=account.pw_uid,
+                group=account.pw_gid,
+                extra_groups=os.getgrouplist(name, account.pw_gid),
+                cwd="/",
+                check=True,
+            )
+        except (OSError, subprocess.CalledProcessError):
+            failing.append(name)
+    return failing
+
+
 def provision(course: CourseSettings, roster: Roster) -> None:
-    for name in (*roster.people, roster.grader):
+    accounts = (*roster.people, roster.grader)
+    for name in accounts:
         ensure_account(name)
+    failing = accounts_without_python(accounts)
+    if failing:
+        sys.exit(
+            f"{', '.join(failing)} cannot run {sys.executable}: every account needs read and "
+            "search permission on the Python environment and the interpreter it is based on "
+            "(see deploy/README.md)"
+        )
     own_course(course, roster.grader)
     prepare_exchange(course, roster.grader)
     missing = accounts_without_password(roster.people)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from course_hub import BIN_DIR, PROXY_BIN, HubSettings, server_environment  # noqa: E402
+from course_hub import BIN_DIR, PROXY_BIN, HubSettings, server_environment
 
 c = get_config()  # noqa: F821  (provided by JupyterHub's config loader)
 hub = HubSettings.from_environment()
@@ -35,10 +35,12 @@ c.JupyterHub.cookie_secret_file = str(hub.state / "cookie_secret")
 
 c.JupyterHub.authenticator_class = "pam"
 c.Authenticator.allowed_users = set(roster.people)
+# The roster decides: someone removed from it cannot log in again.
+c.Authenticator.allow_existing_users = False
 
 c.JupyterHub.load_groups = {
     "instructors": {"users": list(roster.instructors)},
-    "tas": {"users": list(roster.tas)},
+    "teaching-assistants": {"users": list(roster.tas)},
     "students": {"users": list(roster.students)},
 }
 course_service = [
@@ -54,9 +56,9 @@ c.JupyterHub.load_roles = [
         "scopes": ["self"],
     },
     {
-        "name": "ta",
+        "name": "teaching-assistant",
         "description": "Also the course service: formgrader, manual grading, feedback.",
-        "groups": ["tas"],
+        "groups": ["teaching-assistants"],
         "scopes": ["self", *course_service],
     },
     {

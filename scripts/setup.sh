@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# bubblewrap: the grading sandbox; chromium: the browser tests of the class report.
-system_packages=(bubblewrap chromium)
+# bubblewrap: the grading sandbox; chromium: the browser tests; acl: private
+# feedback files in the JupyterHub deployment's exchange.
+system_packages=(bubblewrap chromium acl)
 missing=()
 for package in "${system_packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
@@ -26,6 +27,10 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch is pinned to the CPU build in pyproject.toml; a grading machine with a GPU
 # installs the CUDA build of the same version instead (see autograder/container/).
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+.venv/bin/python -m pip install --quiet -e ".[dev,hub]"
+# configurable-http-proxy for deploy/ (Node.js 20 or newer), exactly as locked.
+if [ ! -x deploy/proxy/node_modules/.bin/configurable-http-proxy ]; then
+    npm ci --prefix deploy/proxy --no-audit --no-fund --silent
+fi
 touch .venv/.installed
 echo "set-up done: $(.venv/bin/python --version), $(.venv/bin/autograder --help | head -1)"
