@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test lint check release solutions thresholds benchmark
+.PHONY: setup demo test lint check release solutions thresholds benchmark otter otter-parity
 
 $(INSTALLED): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -35,3 +35,9 @@ thresholds: $(INSTALLED)
 
 benchmark: $(INSTALLED)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/run.py
+
+otter: $(INSTALLED)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder export-otter --all
+
+otter-parity: $(INSTALLED)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder otter-parity --all

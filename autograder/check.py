@@ -60,7 +60,8 @@ class AssignmentCheck:
         return not self.problems and all(item.passed for item in self.items)
 
 
-def _expected(item: str, submission: fixtures.Submission, points: float) -> float:
+def expected_points(item: str, submission: fixtures.Submission, points: float) -> float:
+    """What ``item`` must score in ``submission``: none in the release or when mutated."""
     if submission.name == "release":
         return 0.0
     mutated = {f.item for f in submission.applied if f.kind == "mistake"}
@@ -122,7 +123,7 @@ def _compare(
     for item in auto:
         got = scores.get(item.test_id, (0.0, item.points))[0]
         total += got
-        expected = _expected(item.name, submission, item.points)
+        expected = expected_points(item.name, submission, item.points)
         fixture = applied.get(item.name)
         check = by_name[item.name]
         if fixture is not None:

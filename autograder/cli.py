@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from autograder import notebooks
+from autograder.cli_otter import export_otter_command, otter_parity_command
 from autograder.course import Course
 
 assignments_argument = click.argument("assignments", nargs=-1)
@@ -295,6 +296,9 @@ def thresholds_command(
     table = threshold_study.write_results(course, study, seeds, margin)
     click.echo(table.read_text())
 
+
+main.add_command(export_otter_command)
+main.add_command(otter_parity_command)
 
 if __name__ == "__main__":
     main()

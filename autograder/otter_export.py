@@ -35,19 +35,24 @@ What otter's format cannot say, and how the export handles it:
   code with ``exec`` in ``env``, the notebook's own global namespace, so that ``globals()``
   and every substitution reach the student's functions exactly as under nbgrader.
 - *Writing to stderr fails a test cell* in nbgrader; otter only looks at exceptions. A test
-  case fails when its code writes to ``sys.stderr`` (warnings included), and it ignores the
+  case fails when its code writes to ``sys.stderr`` or shows a warning, and it ignores the
   warning categories that :data:`autograder.settings.KERNEL_ENVIRONMENT` silences for
   nbgrader's kernels (appended after the kernel's own filters, as ``PYTHONWARNINGS`` is).
   What C extensions write straight to file descriptor 2 is not seen; TensorFlow's C++ log,
-  the one such writer here, is silenced for both graders.
-- *Partial credit from a test cell's value*: nbgrader scores a test cell ending in an
-  expression by that value. Otter cannot, so such a cell is refused at export.
+  the one such writer here, is silenced in nbgrader's grading (``TF_CPP_MIN_LOG_LEVEL``).
+- *Partial credit from a test cell's value*: nbgrader scores a test cell that ends in an
+  expression with a value by that value. Otter cannot, so the last test case of such a
+  cell asserts that the value is None and fails with a message otherwise.
+- *The grading seed* reaches nbgrader's kernels as ``AUTOGRADER_SEED`` (``c.Autograder.seed``);
+  otter's kernels get no such variable, so each test case sets the course's seed unless
+  the environment already has one.
 - *IPython syntax* (magics, shell escapes) cannot be ``exec``-uted: refused at export, as are
   lines that otter would read as its own directives, and nbgrader's task and read-only
   cells, which have no otter equivalent.
 - *The student stub*: nbgrader's ``raise NotImplementedError()`` becomes otter's ``...``.
 - *Per-cell time limit* (``c.Execute.timeout``): otter has none; Gradescope limits a whole
-  submission, and :func:`otter_run` applies the course's submission timeout.
+  submission, and :func:`check_parity` gives each ``otter run`` the course's submission
+  time limit.
 """
 
 from __future__ import annotations
@@ -78,7 +83,8 @@ from packaging.utils import canonicalize_name
 
 from autograder import check, fixtures, notebooks
 from autograder.course import Course
-from autograder.settings import KERNEL_ENVIRONMENT
+from autograder.seeding import SEED_ENV
+from autograder.settings import KERNEL_ENVIRONMENT, limits_from, load_settings
 
 PACKAGE = "autograder"
 OTTER_FOLDER = "otter"
@@ -97,20 +103,26 @@ def {function}(env):
     """{label}: nbgrader's test code, run in the notebook's namespace; stderr fails it."""
     import contextlib
     import io
+    import os
     import warnings
 
+    os.environ.setdefault({seed_variable!r}, {seed!r})
     code = compile({code!r}, {label!r}, "exec")
     stderr = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stderr(stderr):
+    with warnings.catch_warnings(record=True) as shown, contextlib.redirect_stderr(stderr):
         for category in ({categories}):
             warnings.filterwarnings("ignore", category=category, append=True)
         exec(code, env)
+    for warning in shown:
+        stderr.write(warnings.formatwarning(
+            warning.message, warning.category, warning.filename, warning.lineno
+        ))
     assert not stderr.getvalue(), {label!r} + " wrote to stderr:\\n" + stderr.getvalue()
 '''
 
 
 @dataclass(frozen=True)
-class TestStretch:
+class Stretch:
     """Consecutive lines of an nbgrader test cell, all visible to students or all hidden."""
 
     hidden: bool
@@ -132,40 +144,47 @@ class OtterExport:
 # --- nbgrader cells as otter blocks -------------------------------------------------------
 
 
-def split_test_cell(source: str) -> list[TestStretch]:
+def split_test_cell(source: str) -> list[Stretch]:
     """The visible and hidden stretches of a test cell, in order, as nbgrader delimits them."""
-    stretches: list[TestStretch] = []
+    stretches: list[Stretch] = []
     lines: list[str] = []
     hidden = False
     for line in source.split("\n"):
         if _BEGIN_HIDDEN in line or _END_HIDDEN in line:
             if (_BEGIN_HIDDEN in line) == hidden:
                 raise ValueError(f"unbalanced hidden-test markers at {line.strip()!r}")
-            stretches.append(TestStretch(hidden, "\n".join(lines)))
+            stretches.append(Stretch(hidden, "\n".join(lines)))
             lines, hidden = [], not hidden
         else:
             lines.append(line)
     if hidden:
         raise ValueError(f"no {_END_HIDDEN!r} after {_BEGIN_HIDDEN!r}")
-    stretches.append(TestStretch(hidden, "\n".join(lines)))
+    stretches.append(Stretch(hidden, "\n".join(lines)))
     return [stretch for stretch in stretches if stretch.code.strip()]
 
 
-def check_test_code(test_id: str, source: str) -> None:
-    """Refuse test code that ``exec`` cannot run or whose value nbgrader would grade."""
+def runnable_test_code(test_id: str, code: str, ends_cell: bool) -> str:
+    """``code`` checked to be plain Python; at the end of the cell, its value must be None.
+
+    nbgrader grades a test cell whose last expression has a value by that value (partial
+    credit), which otter cannot express; such a test case fails instead.
+    """
     try:
-        module = ast.parse(source)
+        module = ast.parse(code)
     except SyntaxError as error:
         raise ValueError(
             f"{test_id}: not plain Python ({error.msg}, line {error.lineno}); otter's test "
             "cases cannot run IPython syntax such as magics"
         ) from None
     last = module.body[-1] if module.body else None
-    if isinstance(last, ast.Expr) and not _is_print_call(last.value):
-        raise ValueError(
-            f"{test_id} ends with an expression, whose value nbgrader grades as partial "
-            "credit; otter cannot express that: end the cell with a statement"
-        )
+    if not ends_cell or not isinstance(last, ast.Expr) or _is_print_call(last.value):
+        return code
+    lines = code.split("\n")
+    head = [*lines[: last.lineno - 1], lines[last.lineno - 1][: last.col_offset]]
+    tail = [lines[last.end_lineno - 1][last.end_col_offset :], *lines[last.end_lineno :]]
+    message = f"{test_id} ends with a value, which nbgrader grades as partial credit"
+    expression = ast.get_source_segment(code, last.value)
+    return "\n".join(head) + f"assert ({expression}) is None, {message!r}" + "\n".join(tail)
 
 
 def _is_print_call(node: ast.expr) -> bool:
@@ -175,9 +194,7 @@ def _is_print_call(node: ast.expr) -> bool:
 
 
 def check_no_otter_directives(cell: NotebookNode, where: str) -> None:
-    """Refuse code that ``otter assign`` would read as its own directives."""
-    if cell.cell_type != "code":
-        return
+    """Refuse a cell that ``otter assign`` would read as holding its own directives."""
     first_line = cell.source.split("\n", 1)[0]
     if _OTTER_IGNORE_CELL.match(first_line):
         raise ValueError(f"{where}: otter drops a cell whose first line is {first_line!r}")
@@ -199,13 +216,21 @@ def silenced_warning_categories() -> list[str]:
     return categories
 
 
-def test_case_cell(test_id: str, index: int, stretch: TestStretch) -> NotebookNode:
-    """One otter test case (exception-based format) running a stretch of an nbgrader test cell."""
+def otter_test_case(
+    test_id: str, index: int, stretch: Stretch, ends_cell: bool, seed: int
+) -> NotebookNode:
+    """One otter test case (exception-based format) running a stretch of an nbgrader test cell.
+
+    ``seed`` is the grading seed, which nbgrader's grading passes to kernels as
+    ``AUTOGRADER_SEED``; the test case sets it unless the environment already does.
+    """
     kind = "hidden" if stretch.hidden else "visible"
     source = _TEST_CASE.format(
         function=f"{test_id}_{index}_{kind}",
+        seed_variable=SEED_ENV,
+        seed=str(seed),
         label=f"{test_id} ({kind} checks)",
-        code=stretch.code,
+        code=runnable_test_code(test_id, stretch.code, ends_cell),
         categories="".join(f"{name}, " for name in silenced_warning_categories()),
     )
     if stretch.hidden:
@@ -247,12 +272,12 @@ def auto_question_start(cell: NotebookNode, item: notebooks.Item) -> list[Notebo
     return [block("QUESTION", config=config), block("SOLUTION"), solution, block("SOLUTION", True)]
 
 
-def auto_question_end(cell: NotebookNode, item: notebooks.Item) -> list[NotebookNode]:
+def auto_question_end(cell: NotebookNode, item: notebooks.Item, seed: int) -> list[NotebookNode]:
     """The tests block made of an nbgrader test cell, which closes the question."""
-    check_test_code(item.test_id, cell.source)
+    stretches = split_test_cell(cell.source)
     cases = [
-        test_case_cell(item.test_id, index, stretch)
-        for index, stretch in enumerate(split_test_cell(cell.source), start=1)
+        otter_test_case(item.test_id, index, stretch, index == len(stretches), seed)
+        for index, stretch in enumerate(stretches, start=1)
     ]
     return [block("TESTS"), *cases, block("TESTS", True), block("QUESTION", True)]
 
@@ -272,8 +297,11 @@ def manual_question(
     ]
 
 
-def to_otter_master(source: NotebookNode, config: dict) -> NotebookNode:
-    """The otter master notebook of an nbgrader source notebook (see the module docstring)."""
+def to_otter_master(source: NotebookNode, config: dict, seed: int = 0) -> NotebookNode:
+    """The otter master notebook of an nbgrader source notebook (see the module docstring).
+
+    ``config`` is the assignment config; ``seed`` the grading seed of the hidden tests.
+    """
     items = {item.name: item for item in notebooks.items(source)}
     tests = {item.test_id: item for item in items.values() if not item.manual}
     cells = [new_raw_cell("# ASSIGNMENT CONFIG\n" + yaml.safe_dump(config, sort_keys=False))]
@@ -281,11 +309,12 @@ def to_otter_master(source: NotebookNode, config: dict) -> NotebookNode:
     for index, cell in enumerate(source.cells):
         gid = notebooks.grade_id(cell)
         where = f"cell {index + 1}" + (f" ({gid})" if gid else "")
-        check_no_otter_directives(cell, where)
+        if gid not in tests:
+            check_no_otter_directives(cell, where)
         if gid in items and items[gid].manual:
             if open_item is not None:
                 raise ValueError(f"{where}: inside question {open_item.name}")
-            prompt = cells.pop() if _is_prompt(cells[-1]) else None
+            prompt = cells.pop() if cells[-1].cell_type == "markdown" else None
             cells += manual_question(cell, items[gid], prompt)
         elif gid in items:
             if open_item is not None:
@@ -295,12 +324,10 @@ def to_otter_master(source: NotebookNode, config: dict) -> NotebookNode:
         elif gid in tests:
             if open_item is not tests[gid]:
                 raise ValueError(f"{where}: a test cell must follow its solution cell")
-            cells += auto_question_end(cell, open_item)
+            cells += auto_question_end(cell, open_item, seed)
             open_item = None
-        elif notebooks.nbgrader_meta(cell).get("grade") or notebooks.nbgrader_meta(cell).get(
-            "locked"
-        ):
-            raise ValueError(f"{where}: nbgrader task and read-only cells have no otter form")
+        elif any(notebooks.nbgrader_meta(cell).get(key) for key in ("grade", "locked", "task")):
+            raise ValueError(f"{where}: nbgrader's task and read-only cells have no otter form")
         else:
             cells.append(plain_cell(cell))
     if open_item is not None:
@@ -308,10 +335,6 @@ def to_otter_master(source: NotebookNode, config: dict) -> NotebookNode:
     master = copy.deepcopy(source)
     master.cells = cells
     return master
-
-
-def _is_prompt(cell: NotebookNode) -> bool:
-    return cell.cell_type == "markdown"
 
 
 # --- what the grading environment needs --------------------------------------------------
@@ -349,13 +372,11 @@ def shipped_modules(sources: Iterable[str]) -> list[Path]:
     pending = set(imported_modules(sources))
     shipped: set[Path] = set()
     while pending:
-        name = pending.pop()
-        prefix, _, module = name.partition(".")
+        prefix, _, module = pending.pop().partition(".")
         path = folder / f"{module}.py"
-        if prefix == PACKAGE and module and "." not in module and path.is_file():
-            if path not in shipped:
-                shipped.add(path)
-                pending |= imported_modules([path.read_text()])
+        if prefix == PACKAGE and "." not in module and path not in shipped and path.is_file():
+            shipped.add(path)
+            pending |= imported_modules([path.read_text()])
     return sorted(shipped)
 
 
@@ -449,7 +470,8 @@ def write_master(course: Course, assignment: str, folder: Path) -> Path:
     source = notebooks.read(course.source_notebook(assignment))
     master_dir = folder / "master"
     master = master_dir / course.source_notebook(assignment).name
-    notebooks.write(to_otter_master(source, assignment_config(assignment)), master)
+    seed = load_settings(course).seed
+    notebooks.write(to_otter_master(source, assignment_config(assignment), seed), master)
     sources = code_of(source)
     modules = shipped_modules(sources)
     ship_package(modules, master_dir / PACKAGE)
@@ -540,13 +562,16 @@ class ParityRow:
 
 
 def parity_submissions(course: Course, assignment: str) -> list[fixtures.Submission]:
-    """The submissions ``autograder check`` grades: solution, release, combined fixtures."""
+    """The submissions ``autograder check`` grades: solution, release, combined fixtures.
+
+    Only their names and applied fixtures are used, so the nbgrader notebooks built along
+    are filled from the source notebook instead of an nbgrader release.
+    """
     source = notebooks.read(course.source_notebook(assignment))
-    release = notebooks.read(course.release_dir / assignment / course.source_notebook(assignment).name)
     found = fixtures.discover(course, assignment)
-    submissions = fixtures.reference_submissions(release, source)
+    submissions = fixtures.reference_submissions(source, source)
     for kind in fixtures.KINDS:
-        submissions += fixtures.combined_submissions(release, source, found, kind)
+        submissions += fixtures.combined_submissions(source, source, found, kind)
     return submissions
 
 
@@ -574,8 +599,10 @@ def check_parity(
 
     Each row holds the points nbgrader's check requires (alternatives keep their item's
     points, mistakes lose exactly theirs, the release earns nothing) and otter's points.
+    Each ``otter run`` gets the course's whole-submission time limit.
     """
     assignment = export.assignment
+    timeout = limits_from(course, load_settings(course)).submission_timeout
     source = notebooks.read(course.source_notebook(assignment))
     student = notebooks.read(export.student_notebook)
     auto = [item for item in notebooks.items(source) if not item.manual]
@@ -587,13 +614,16 @@ def check_parity(
 
     def grade(submission: fixtures.Submission) -> ParityRow:
         notebook = otter_submission(student, source, submission)
-        otter = otter_run(export, notebook, workdir / submission.name)
+        otter = otter_run(export, notebook, workdir / submission.name, timeout)
         say(f"  [{assignment}] {submission.name}: graded by otter")
         return ParityRow(
             assignment,
             submission.name,
             points={item.name: item.points for item in auto},
-            nbgrader={item.name: check._expected(item.name, submission, item.points) for item in auto},
+            nbgrader={
+                item.name: check.expected_points(item.name, submission, item.points)
+                for item in auto
+            },
             otter=otter,
         )
 
@@ -619,8 +649,16 @@ def parity(
 
 
 def format_parity_table(rows: list[ParityRow]) -> str:
-    """One line per submission: both scores, the items each grader failed, and whether they agree."""
-    header = ("assignment", "submission", "nbgrader", "otter", "nbgrader fails", "otter fails", "match")
+    """One line per submission: both scores, the items each one failed, and whether they agree."""
+    header = (
+        "assignment",
+        "submission",
+        "nbgrader",
+        "otter",
+        "nbgrader fails",
+        "otter fails",
+        "match",
+    )
     lines = [header]
     for row in rows:
         total = sum(row.points.values())
@@ -636,7 +674,10 @@ def format_parity_table(rows: list[ParityRow]) -> str:
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines]
+    text = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+        for line in lines
+    ]
     text.insert(1, "  ".join("-" * width for width in widths))
     agreed = sum(row.matches for row in rows)
     text.append(f"{agreed}/{len(rows)} submissions graded alike by nbgrader and otter")
