@@ -153,7 +153,9 @@ def write_results(course: Course, study: Study, seeds: int, margin: float) -> Pa
         "Reference solutions executed once per seed (`autograder thresholds`); each value is\n"
         "what the hidden test measures. Threshold = worst seed minus the margin "
         f"({margin}), rounded down.\n"
-        '"first mistake" is the value the first mistakes fixture reaches (seed 0).\n\n'
+        '"best wrong answer" is the highest value a mistake fixture of the item reaches\n'
+        "(seed 0); mistakes that an earlier check of the same test already rejects never\n"
+        "reach the measurement.\n\n"
         + format_table(study, entries)
         + "\n"
     )
