@@ -3,9 +3,7 @@
 The submissions are the ones ``autograder check`` grades through nbgrader: the answer key
 and the combined fixtures (k-th alternative or mistake of every item). nbgrader's per-item
 result is what the check asserts: alternatives keep their item's points, mistakes lose
-exactly theirs. The unmodified release is left to ``autograder otter-parity``;
-iris_comparison and cnn_mnist (TensorFlow and training in every notebook) grade only
-their answer key and first combined fixtures here.
+exactly theirs. The unmodified release is left to ``autograder otter-parity``.
 """
 
 from __future__ import annotations
@@ -25,8 +23,6 @@ from autograder.settings import load_settings
 from autograder.thresholds import load_thresholds
 
 ASSIGNMENTS = ["forward_pass", "backprop", "iris_comparison", "cnn_mnist"]
-# The slowest notebooks grade a subset here; `autograder otter-parity --all` grades all.
-SUBSET_IN_CI = {"solution", "alternatives-1", "mistakes-1"}
 _HELDOUT = re.compile(r"""load_mnist\(\s*(split\s*=\s*)?["']heldout["']""")
 
 Exporter = Callable[[str], otter_export.OtterExport]
@@ -137,7 +133,15 @@ def _grade(
     assert all(row.matches for row in rows), table
 
 
-@pytest.mark.parametrize("assignment", ["forward_pass", "backprop"])
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "forward_pass",
+        "backprop",
+        pytest.param("iris_comparison", marks=pytest.mark.slow),
+        pytest.param("cnn_mnist", marks=pytest.mark.slow),
+    ],
+)
 def test_otter_grades_every_fixture_like_nbgrader(
     course: Course,
     export_of: Exporter,
@@ -148,15 +152,3 @@ def test_otter_grades_every_fixture_like_nbgrader(
     submissions = otter_export.parity_submissions(course, assignment)
     only = {submission.name for submission in submissions} - {"release"}
     _grade(course, export_of(assignment), tmp_path, capsys, only)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment", ["iris_comparison", "cnn_mnist"])
-def test_otter_grades_the_first_fixtures_like_nbgrader(
-    course: Course,
-    export_of: Exporter,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture,
-    assignment: str,
-) -> None:
-    _grade(course, export_of(assignment), tmp_path, capsys, SUBSET_IN_CI)
