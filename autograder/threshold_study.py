@@ -155,8 +155,6 @@ def write_results(course: Course, study: Study, seeds: int, margin: float) -> Pa
         f"({margin}), rounded down.\n"
         '"best wrong answer" is the highest value a mistake fixture of the item reaches\n'
         "(seed 0); mistakes that an earlier check of the same test already rejects never\n"
-        "reach the measurement.\n\n"
-        + format_table(study, entries)
-        + "\n"
+        "reach the measurement.\n\n" + format_table(study, entries) + "\n"
     )
     return table
