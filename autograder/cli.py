@@ -9,32 +9,9 @@ from pathlib import Path
 import click
 
 from autograder import notebooks
+from autograder.cli_options import all_option, assignments_argument, course_option
 from autograder.cli_otter import export_otter_command, otter_parity_command
 from autograder.course import Course
-
-assignments_argument = click.argument("assignments", nargs=-1)
-all_option = click.option("--all", "all_", is_flag=True, help="Every assignment in source/.")
-course_option = click.option(
-    "--course",
-    "course_root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Course folder (default: the one containing the working directory).",
-)
-
-
-def _course(course_root: Path | None) -> Course:
-    try:
-        return Course.find(course_root)
-    except FileNotFoundError as error:
-        raise click.ClickException(str(error)) from error
-
-
-def _select(course: Course, assignments: tuple[str, ...], all_: bool) -> list[str]:
-    try:
-        return course.resolve_assignments(assignments, all_)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from error
 
 
 class _Commands(click.Group):
@@ -66,8 +43,8 @@ def release_command(assignments: tuple[str, ...], all_: bool, course_root: Path 
     """Generate release/<assignment>/ with nbgrader (no solutions, no hidden tests)."""
     from autograder import release
 
-    course = _course(course_root)
-    for assignment in _select(course, assignments, all_):
+    course = Course.find(course_root)
+    for assignment in course.resolve_assignments(assignments, all_):
         target = release.release(course, assignment)
         click.echo(f"released {assignment} -> {target.relative_to(course.root)}")
 
@@ -80,8 +57,8 @@ def solutions_command(assignments: tuple[str, ...], all_: bool, course_root: Pat
     """Write executed answer keys to solutions/<assignment>/ for TAs."""
     from autograder import solutions
 
-    course = _course(course_root)
-    for assignment in _select(course, assignments, all_):
+    course = Course.find(course_root)
+    for assignment in course.resolve_assignments(assignments, all_):
         path, seconds = solutions.build_solutions(course, assignment)
         click.echo(f"{assignment}: {path.relative_to(course.root)} executed in {seconds:.1f} s")
 
@@ -92,8 +69,8 @@ def solutions_command(assignments: tuple[str, ...], all_: bool, course_root: Pat
 @course_option
 def strip_command(assignments: tuple[str, ...], all_: bool, course_root: Path | None) -> None:
     """Remove outputs from the source notebooks (committed notebooks carry none)."""
-    course = _course(course_root)
-    for assignment in _select(course, assignments, all_):
+    course = Course.find(course_root)
+    for assignment in course.resolve_assignments(assignments, all_):
         path = course.source_notebook(assignment)
         notebook = notebooks.read(path)
         if notebooks.has_outputs(notebook):
@@ -109,8 +86,8 @@ def check_command(assignments: tuple[str, ...], all_: bool, course_root: Path | 
     """Prove every hidden test with nbgrader's autograde and the fixtures."""
     from autograder import check
 
-    course = _course(course_root)
-    results = check.check_course(course, _select(course, assignments, all_))
+    course = Course.find(course_root)
+    results = check.check_course(course, course.resolve_assignments(assignments, all_))
     click.echo(check.format_table(results))
     if not all(result.passed for result in results):
         sys.exit(1)
@@ -138,7 +115,7 @@ def collect_command(assignment: str, archive: Path | None, course_root: Path | N
     """Collect submissions from nbgrader's exchange or from a zip."""
     from autograder import collect
 
-    course = _course(course_root)
+    course = Course.find(course_root)
     if archive is not None:
         students = collect.collect_from_zip(course, assignment, archive)
     else:
@@ -181,8 +158,8 @@ def grade_command(
     from autograder.pipeline import BatchGrader
     from autograder.settings import limits_from, load_settings
 
-    course = _course(course_root)
-    _select(course, (assignment,), False)
+    course = Course.find(course_root)
+    course.resolve_assignments((assignment,), False)
     settings = load_settings(course, **overrides)
     limits = limits_from(course, settings)
     if cell_timeout is not None:
@@ -202,7 +179,7 @@ def feedback_command(assignment: str, release_: bool, course_root: Path | None) 
     """Per-student HTML feedback without hidden-test source."""
     from autograder import feedback, records
 
-    course = _course(course_root)
+    course = Course.find(course_root)
     students = [r.student for r in records.load_all(course, assignment) if r.status == "graded"]
     pages = feedback.generate_feedback(course, assignment, students)
     click.echo(f"{len(pages)} feedback file(s) under {course.root / 'feedback'}")
@@ -218,7 +195,7 @@ def report_command(assignment: str, course_root: Path | None) -> None:
     """The class report for TAs (HTML with plots, and a CSV)."""
     from autograder import report
 
-    course = _course(course_root)
+    course = Course.find(course_root)
     try:
         page = report.write_report(course, assignment)
     except ValueError as error:
@@ -234,8 +211,8 @@ def export_command(assignments: tuple[str, ...], all_: bool, course_root: Path |
     """grades.csv (nbgrader) and one JSON record per graded submission."""
     from autograder import export
 
-    course = _course(course_root)
-    for path in export.export(course, _select(course, assignments, all_)):
+    course = Course.find(course_root)
+    for path in export.export(course, course.resolve_assignments(assignments, all_)):
         click.echo(f"wrote {path}")
 
 
@@ -261,8 +238,8 @@ def demo_command(
     """Release, grade six example submissions, feedback, report, exports."""
     from autograder import demo
 
-    course = _course(course_root)
-    _select(course, (assignment,), False)
+    course = Course.find(course_root)
+    course.resolve_assignments((assignment,), False)
     demo.run_demo(
         course,
         target or course.root / "build" / "demo-course",
@@ -290,8 +267,10 @@ def thresholds_command(
     """Measure reference solutions over many seeds; set thresholds from the worst."""
     from autograder import threshold_study
 
-    course = _course(course_root)
-    chosen = _select(course, assignments, False) if assignments else list(threshold_study.STUDIED)
+    course = Course.find(course_root)
+    chosen = list(threshold_study.STUDIED)
+    if assignments:
+        chosen = course.resolve_assignments(assignments, False)
     study = threshold_study.run_study(course, chosen, seeds, say=click.echo)
     table = threshold_study.write_results(course, study, seeds, margin)
     click.echo(table.read_text())

@@ -10,46 +10,25 @@ from pathlib import Path
 
 import click
 
-from autograder.course import Course
-
-_assignments = click.argument("assignments", nargs=-1)
-_all = click.option("--all", "all_", is_flag=True, help="Every assignment in source/.")
-_course_root = click.option(
-    "--course",
-    "course_root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Course folder (default: the one containing the working directory).",
-)
-
-
-def _selection(
-    course_root: Path | None, assignments: tuple[str, ...], all_: bool
-) -> tuple[Course, list[str]]:
-    """The course and the assignments asked for, or a click error naming the known ones."""
-    try:
-        course = Course.find(course_root)
-        return course, course.resolve_assignments(assignments, all_)
-    except (FileNotFoundError, ValueError) as error:
-        raise click.ClickException(str(error)) from error
+from autograder.cli_options import all_option, assignments_argument, course_option, selection
 
 
 @click.command("export-otter")
-@_assignments
-@_all
+@assignments_argument
+@all_option
 @click.option(
     "--no-run-tests",
     is_flag=True,
     help="Skip otter assign's own grading of the answer key (a whole notebook run).",
 )
-@_course_root
+@course_option
 def export_otter_command(
     assignments: tuple[str, ...], all_: bool, no_run_tests: bool, course_root: Path | None
 ) -> None:
     """Export to otter-grader: otter/<assignment>/ with the autograder zip and student notebook."""
     from autograder import otter_export
 
-    course, selected = _selection(course_root, assignments, all_)
+    course, selected = selection(course_root, assignments, all_)
     for assignment in selected:
         export = otter_export.export_assignment(course, assignment, run_tests=not no_run_tests)
         click.echo(
@@ -59,10 +38,10 @@ def export_otter_command(
 
 
 @click.command("otter-parity")
-@_assignments
-@_all
+@assignments_argument
+@all_option
 @click.option("--workers", type=int, default=None, help="Submissions at once (default: config).")
-@_course_root
+@course_option
 def otter_parity_command(
     assignments: tuple[str, ...], all_: bool, workers: int | None, course_root: Path | None
 ) -> None:
@@ -70,7 +49,7 @@ def otter_parity_command(
     from autograder import otter_export
     from autograder.settings import load_settings
 
-    course, selected = _selection(course_root, assignments, all_)
+    course, selected = selection(course_root, assignments, all_)
     rows = otter_export.parity(
         course, selected, workers=workers or load_settings(course).workers, say=click.echo
     )
