@@ -27,12 +27,20 @@ def _png(figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
-def _score_histogram(scores: list[float], max_score: float) -> str:
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg back end (imported only for reports)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _score_histogram(scores: list[float], max_score: float) -> str:
     from matplotlib.ticker import MaxNLocator
+
+    plt = _pyplot()
 
     figure, axes = plt.subplots(figsize=(6, 3.2))
     bins = max(5, min(20, int(max_score) + 1))
@@ -47,10 +55,7 @@ def _score_histogram(scores: list[float], max_score: float) -> str:
 
 
 def _pass_rate_chart(rates: dict[str, float]) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = _pyplot()
 
     names = list(rates)
     figure, axes = plt.subplots(figsize=(6, 0.35 * len(names) + 1.2))
