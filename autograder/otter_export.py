@@ -450,19 +450,31 @@ def grading_environment() -> dict[str, str]:
     return {**os.environ, **KERNEL_ENVIRONMENT}
 
 
+PORT_COLLISION = "Address already in use"
+ATTEMPTS = 3
+
+
 def run_otter(arguments: list[str], timeout: float | None = None) -> None:
-    """Run otter-grader's command line; raise with its output when it fails."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "otter", *arguments],
-        env=grading_environment(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if completed.returncode != 0:
-        output = (completed.stdout + completed.stderr)[-4000:]
-        raise RuntimeError(f"otter {' '.join(arguments[:1])} failed:\n{output}")
+    """Run otter-grader's command line; raise with its output when it fails.
+
+    otter's kernels listen on TCP ports chosen free and then released, so two otter
+    runs side by side can pick the same port; such a run is started again.
+    """
+    for _ in range(ATTEMPTS):
+        completed = subprocess.run(
+            [sys.executable, "-m", "otter", *arguments],
+            env=grading_environment(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        output = completed.stdout + completed.stderr
+        if completed.returncode == 0:
+            return
+        if PORT_COLLISION not in output:
+            break
+    raise RuntimeError(f"otter {' '.join(arguments[:1])} failed:\n{output[-4000:]}")
 
 
 def write_master(course: Course, assignment: str, folder: Path) -> Path:
