@@ -8,17 +8,38 @@ kernel talks to nbgrader over IPC sockets in ``run_dir``, so it needs no network
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
-from autograder.settings import Limits
+from autograder.settings import THREAD_VARIABLES, Limits
 
 KERNEL = ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/sys")
 PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+SANDBOX_MPLCONFIGDIR = "/tmp/matplotlib"
+
+
+@functools.cache
+def matplotlib_font_list() -> Path | None:
+    """matplotlib's font list, built once by this trusted process; None without matplotlib.
+
+    A kernel's private /tmp starts empty, so without it every sandboxed kernel that
+    imports pyplot would scan the system's fonts again.
+    """
+    try:
+        import matplotlib
+        from matplotlib import font_manager
+    except ImportError:
+        return None
+    name = f"fontlist-v{font_manager.FontManager.__version__}.json"
+    path = Path(matplotlib.get_cachedir()) / name
+    return path if path.is_file() else None
 
 
 class Backend(ABC):
@@ -93,6 +114,9 @@ class SandboxBackend(Backend):
         bwrap += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
         for path in self.readonly_paths():
             bwrap += ["--ro-bind", str(path), str(path)]
+        font_list = matplotlib_font_list()
+        if font_list is not None:
+            bwrap += ["--ro-bind", str(font_list), f"{SANDBOX_MPLCONFIGDIR}/{font_list.name}"]
         for device in sorted(Path("/dev").glob("nvidia*")):
             bwrap += ["--dev-bind", str(device), str(device)]
         bwrap += ["--bind", str(workdir), str(workdir), "--bind", str(run_dir), str(run_dir)]
@@ -104,7 +128,7 @@ class SandboxBackend(Backend):
             "/tmp",
             "--setenv",
             "MPLCONFIGDIR",
-            "/tmp",
+            SANDBOX_MPLCONFIGDIR,
             "--setenv",
             "KERAS_HOME",
             "/tmp/keras",
@@ -157,6 +181,8 @@ class DockerBackend(Backend):
             "--env",
             "AUTOGRADER_SEED",
         ]
+        for variable in THREAD_VARIABLES:
+            argv += ["--env", variable]
         if self.gpus:
             argv += ["--gpus", "all"]
         return [*argv, self.image, "python", *KERNEL]

@@ -134,6 +134,13 @@ def collect_command(assignment: str, archive: Path | None, course_root: Path | N
 )
 @click.option("--memory-mb", "memory_limit_mb", type=int, default=None, help="Kernel memory.")
 @click.option("--max-processes", type=int, default=None, help="Kernel processes and threads.")
+@click.option(
+    "--threads",
+    "kernel_threads",
+    type=int,
+    default=None,
+    help="Math-library threads per kernel (default: cores shared among workers).",
+)
 @click.option("--seed", type=int, default=None, help="Grading seed for hidden tests.")
 @click.option("--gpus", "docker_gpus", is_flag=True, default=None, help="docker: --gpus all.")
 @click.option("--force", is_flag=True, help="Grade again what is already graded.")

@@ -8,10 +8,10 @@ execs the command, which inherits all three.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import resource
 import sys
+import time
 from pathlib import Path
 
 CGROUP_V1_PIDS = Path("/sys/fs/cgroup/pids")
@@ -43,12 +43,20 @@ def join_pids_cgroup(name: str, max_processes: int) -> bool:
     return True
 
 
-def remove_pids_cgroup(name: str) -> None:
-    """Remove the (by then empty) cgroup of a finished kernel."""
+def remove_pids_cgroup(name: str, wait_seconds: float = 5.0) -> None:
+    """Remove the cgroup of a finished kernel once its killed processes are gone."""
     path = pids_cgroup(name)
-    if path is not None and path.is_dir():
-        with contextlib.suppress(OSError):
+    if path is None or not path.is_dir():
+        return
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
             path.rmdir()
+            return
+        except OSError:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.02)
 
 
 def main(argv: list[str] | None = None) -> None:

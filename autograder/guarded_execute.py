@@ -4,6 +4,9 @@
   to the submission; once the deadline passes, remaining cells are not run and get
   an error output saying why, so tests after it score nothing while the points
   earned before are kept.
+- A kernel started ahead (:mod:`autograder.early_kernel`) is taken from
+  ``kernel_source`` and stopped here, since nbclient leaves running a kernel it
+  did not start.
 - When the kernel dies (memory limit, segfault, ``os._exit``), the cell gets an
   error output and the rest of the notebook is skipped the same way, instead of
   failing the whole submission.
@@ -16,7 +19,7 @@ import time
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Integer
+from traitlets import Any, Integer
 
 CELL_TIMEOUT_ENAME = "CellTimeoutError"
 SUBMISSION_TIMEOUT_ENAME = "SubmissionTimeoutError"
@@ -33,12 +36,22 @@ class GuardedExecute(Execute):
     """Execute with ``submission_timeout`` seconds for the whole notebook."""
 
     submission_timeout = Integer(1800, help="Seconds for the whole notebook.").tag(config=True)
+    kernel_source = Any(
+        None, allow_none=True, help="A callable giving a kernel already started, or None."
+    ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = time.monotonic() + self.submission_timeout
         self._cell_timeout = self.timeout
         self._stopped: str | None = None
-        return super().preprocess(nb, resources, km)
+        if km is not None or self.kernel_source is None:
+            return super().preprocess(nb, resources, km)
+        km = self.kernel_source()
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            if km is not None and self.km is not None:
+                self._cleanup_kernel()
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":

@@ -27,6 +27,11 @@ class Autograder(Configurable):
     memory_limit_mb = Integer(6144, help="Address-space limit of a kernel, MiB.").tag(config=True)
     max_processes = Integer(512, help="Processes and threads a kernel may have.").tag(config=True)
     cpu_time_limit = Integer(3600, help="CPU seconds a kernel may use.").tag(config=True)
+    kernel_threads = Integer(
+        0,
+        help="Threads of a kernel's math libraries (BLAS, PyTorch, TensorFlow); "
+        "0 shares this machine's cores among the workers.",
+    ).tag(config=True)
     docker_image = Unicode("intro-dl-autograder:cpu", help="Image of the docker back end.").tag(
         config=True
     )
@@ -66,6 +71,7 @@ class Limits:
     memory_mb: int
     max_processes: int
     cpu_seconds: int
+    threads: int = 1
 
 
 def load_config(course: Course) -> Config:
@@ -84,10 +90,27 @@ def load_settings(course: Course, **overrides: object) -> Autograder:
 def limits_from(course: Course, settings: Autograder) -> Limits:
     config = load_config(course)
     cell_timeout = int(config.get("Execute", {}).get("timeout", 30))
+    cores_per_worker = max(1, (os.cpu_count() or 1) // max(1, settings.workers))
     return Limits(
         cell_timeout=cell_timeout,
         submission_timeout=settings.submission_timeout,
         memory_mb=settings.memory_limit_mb,
         max_processes=settings.max_processes,
         cpu_seconds=settings.cpu_time_limit,
+        threads=settings.kernel_threads or cores_per_worker,
     )
+
+
+# Each library sizes its thread pool from one of these; more threads than cores
+# between parallel kernels makes every one of them slower.
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    return dict.fromkeys(THREAD_VARIABLES, str(threads))

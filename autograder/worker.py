@@ -22,11 +22,13 @@ from nbgrader.converters import Autograde
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import compute_checksum
+from traitlets.config import Config
 
 from autograder import notebooks, records
 from autograder.backends import make_backend
 from autograder.confine import remove_pids_cgroup
 from autograder.course import Course
+from autograder.early_kernel import EarlyKernel
 from autograder.gradebook_merge import item_scores
 from autograder.guarded_execute import (
     CELL_TIMEOUT_ENAME,
@@ -34,7 +36,12 @@ from autograder.guarded_execute import (
     SUBMISSION_TIMEOUT_ENAME,
     GuardedExecute,
 )
-from autograder.settings import Limits, apply_kernel_environment, load_config
+from autograder.settings import (
+    Limits,
+    apply_kernel_environment,
+    load_config,
+    thread_environment,
+)
 
 KERNEL_NAME = "autograder-kernel"
 
@@ -67,7 +74,9 @@ def _write_kernelspec(jupyter_dir: Path, argv: list[str]) -> None:
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
 
 
-def _nbgrader_api(course: Course, request: GradingRequest, limits: Limits, run_dir: Path):
+def _nbgrader_config(
+    course: Course, request: GradingRequest, limits: Limits, run_dir: Path
+) -> Config:
     config = load_config(course)
     config.CourseDirectory.root = str(course.root)
     config.CourseDirectory.db_url = request.db_url
@@ -78,9 +87,15 @@ def _nbgrader_api(course: Course, request: GradingRequest, limits: Limits, run_d
     config.GuardedExecute.kernel_name = KERNEL_NAME
     config.GuardedExecute.timeout = limits.cell_timeout
     config.GuardedExecute.submission_timeout = limits.submission_timeout
+    # Nothing in a graded kernel needs a clean exit; a graceful one waits on the process.
+    config.GuardedExecute.shutdown_kernel = "immediate"
     # The kernel has no network: it talks over IPC sockets beside its connection file.
     config.KernelManager.transport = "ipc"
     config.KernelManager.connection_file = str(run_dir / "kernel.json")
+    return config
+
+
+def _nbgrader_api(course: Course, config: Config) -> NbGraderAPI:
     coursedir = CourseDirectory(config=config)
     coursedir.root = str(course.root)
     return NbGraderAPI(coursedir=coursedir, config=config)
@@ -173,14 +188,22 @@ def grade(request: GradingRequest) -> records.GradingRecord:
         _write_kernelspec(jupyter_dir, backend.kernel_argv(workdir, run_dir, limits))
         apply_kernel_environment()
         os.environ.update(
+            thread_environment(limits.threads),
             JUPYTER_PATH=str(jupyter_dir),
             JUPYTER_RUNTIME_DIR=str(run_dir),
             AUTOGRADER_SEED=str(request.seed),
         )
-        result = _nbgrader_api(course, request, limits, run_dir).autograde(
-            request.assignment, request.student, force=True, create=True
-        )
-
+        config = _nbgrader_config(course, request, limits, run_dir)
+        early_kernel = EarlyKernel(config, KERNEL_NAME, workdir)
+        if "pre_convert_hook" not in config.Autograde:  # a course's own hook wins
+            config.Autograde.pre_convert_hook = early_kernel.start
+            config.GuardedExecute.kernel_source = early_kernel.take
+        try:
+            result = _nbgrader_api(course, config).autograde(
+                request.assignment, request.student, force=True, create=True
+            )
+        finally:
+            early_kernel.discard()
         remove_pids_cgroup(run_dir.name)
     record.wall_seconds = round(time.perf_counter() - started, 2)
     record.reasons = _cell_integrity(course, request)

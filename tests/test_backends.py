@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-from autograder.backends import DockerBackend, LocalBackend, SandboxBackend, make_backend
-from autograder.settings import Limits
+from autograder.backends import (
+    DockerBackend,
+    LocalBackend,
+    SandboxBackend,
+    make_backend,
+    matplotlib_font_list,
+)
+from autograder.settings import (
+    THREAD_VARIABLES,
+    Limits,
+    limits_from,
+    load_settings,
+    thread_environment,
+)
 
 LIMITS = Limits(
     cell_timeout=60, submission_timeout=600, memory_mb=4096, max_processes=256, cpu_seconds=900
@@ -30,6 +43,8 @@ def test_docker_command_line_is_exact() -> None:
         "--workdir", "/grade/submission",
         "--env", "HOME=/tmp",
         "--env", "AUTOGRADER_SEED",
+        "--env", "OMP_NUM_THREADS", "--env", "OPENBLAS_NUM_THREADS", "--env", "MKL_NUM_THREADS",
+        "--env", "TF_NUM_INTRAOP_THREADS", "--env", "TF_NUM_INTEROP_THREADS",
         "intro-dl-autograder:cpu",
         "python", "-m", "ipykernel_launcher", "-f", "{connection_file}",
     ]  # fmt: skip
@@ -75,3 +90,29 @@ def test_unknown_backend_is_rejected() -> None:
     assert make_backend("local").name == "local"
     with pytest.raises(ValueError, match="sandbox, docker or local"):
         make_backend("vm")
+
+
+def test_sandboxed_kernels_read_the_trusted_font_list() -> None:
+    font_list = matplotlib_font_list()
+    assert font_list is not None and font_list.is_file()
+    bwrap = SandboxBackend().kernel_argv(WORK, RUN, LIMITS)
+    at = bwrap.index(str(font_list))
+    assert bwrap[at - 1 : at + 2] == [
+        "--ro-bind",
+        str(font_list),
+        f"/tmp/matplotlib/{font_list.name}",
+    ]
+    assert bwrap.index("--tmpfs") < at
+    assert bwrap[bwrap.index("MPLCONFIGDIR") + 1] == "/tmp/matplotlib"
+
+
+def test_kernel_threads_share_the_cores_among_workers(course) -> None:
+    cores = os.cpu_count() or 1
+    for workers in (1, 2, 64):
+        limits = limits_from(course, load_settings(course, workers=workers))
+        assert limits.threads == max(1, cores // workers)
+    assert limits_from(course, load_settings(course, kernel_threads=3)).threads == 3
+    assert thread_environment(2) == dict.fromkeys(THREAD_VARIABLES, "2")
+    assert {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"} <= set(
+        THREAD_VARIABLES
+    )

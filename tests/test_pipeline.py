@@ -46,12 +46,23 @@ def listening_port() -> Iterator[int]:
     server.close()
 
 
+def indented(code: str) -> str:
+    return "    " + code.replace("\n", "\n    ")
+
+
 def submissions(port: int) -> dict[str, dict[str, str] | str]:
     """Student -> replaced cells (or raw text); the expected scores are in EXPECTED."""
+    threads = max(1, (os.cpu_count() or 1) // 2)  # grade() uses two workers
+    kernel_environment = (
+        "import os, pathlib\n"
+        "fonts = pathlib.Path(os.environ.get('MPLCONFIGDIR', '/none')).glob('fontlist-*.json')\n"
+        f"if os.environ.get('OMP_NUM_THREADS') == '{threads}' and any(fonts):\n"
+        f"{indented(DOUBLE)}\n"
+    )
     reach_network = (
         "import socket\n"
         f"try:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n"
-        f"except OSError:\n    {DOUBLE.replace(chr(10), chr(10) + '    ')}\n"
+        f"except OSError:\n{indented(DOUBLE)}\n"
     )
     return {
         "full-marks": {"relu": RELU, "double": DOUBLE, "explain": "Because."},
@@ -61,6 +72,8 @@ def submissions(port: int) -> dict[str, dict[str, str] | str]:
         "memory-bomb": {"relu": RELU, "double": "hog = bytearray(40 * 1024**3)\n" + DOUBLE},
         "fork-bomb": {"relu": RELU, "double": FORK_BOMB + DOUBLE},
         "network-only-when-blocked": {"relu": RELU, "double": reach_network},
+        # Math libraries get the cores shared among workers, matplotlib the font list.
+        "kernel-environment": {"relu": RELU, "double": kernel_environment},
         "changed-locked-cell": {"relu": RELU, "double": DOUBLE, "test_double": "pass"},
         "invalid-json": '{"cells": [',
     }
@@ -74,6 +87,7 @@ SANDBOX_EXPECTED = {
     "memory-bomb": (3, ["memory: the memory limit was hit"]),
     "fork-bomb": (3, ["processes: the process limit was hit"]),
     "network-only-when-blocked": (5, []),
+    "kernel-environment": (5, []),
     "changed-locked-cell": (5, ["changed locked cell: test_double"]),
 }
 

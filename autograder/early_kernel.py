@@ -1,0 +1,60 @@
+"""Start a submission's kernel while nbgrader still prepares its notebook.
+
+Before its Execute step starts a kernel, nbgrader records the submission in the
+gradebook, copies the course files and sanitises the notebook (restores locked
+cells, checks metadata). A sandboxed kernel needs about as long to boot, so
+:class:`EarlyKernel` starts it from nbgrader's pre-convert hook and
+:class:`~autograder.guarded_execute.GuardedExecute` runs the notebook on it: the two
+overlap instead of following each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
+from traitlets.config import Config
+
+
+class PromptKernelManager(AsyncKernelManager):
+    """Notices a killed kernel's exit within 10 ms instead of jupyter_client's 100 ms."""
+
+    async def _async_wait(self, pollinterval: float = 0.01) -> None:
+        await super()._async_wait(pollinterval)
+
+
+class EarlyKernel:
+    """One kernel started ahead for the first notebook of one submission."""
+
+    def __init__(self, config: Config, kernel_name: str, workdir: Path) -> None:
+        self.config = config
+        self.kernel_name = kernel_name
+        self.workdir = workdir
+        self.manager: PromptKernelManager | None = None
+
+    def __deepcopy__(self, memo: dict) -> EarlyKernel:
+        # traitlets deep-copies configured values; hook and source must share this one.
+        return self
+
+    def start(self, **_hook_arguments: object) -> None:
+        """nbgrader's pre-convert hook: boot the kernel in the new working copy."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        manager = PromptKernelManager(kernel_name=self.kernel_name, config=self.config)
+        run_sync(manager.start_kernel)(cwd=str(self.workdir))
+        self.manager = manager
+
+    def take(self) -> PromptKernelManager | None:
+        """The started kernel, once; later notebooks of the submission start their own."""
+        manager, self.manager = self.manager, None
+        return manager
+
+    def discard(self) -> None:
+        """Kill a kernel nobody took, when nbgrader failed before executing."""
+        manager = self.take()
+        if manager is None:
+            return
+        with contextlib.suppress(RuntimeError):
+            run_sync(manager.shutdown_kernel)(now=True)
+        run_sync(manager.cleanup_resources)()
