@@ -280,3 +280,31 @@ def test_a_dask_cluster_grades_like_local_workers(tiny_course: Course, listening
         "invalid-json": ("error", 0),
     }
     assert gradebook_scores(tiny_course)[("relu-wrong-sign", "test_double")] == 2
+
+
+FORGED_VERDICTS = {
+    "relu": (
+        "class Anything(float):\n"
+        "    __eq__ = lambda self, other: True\n"
+        "np.allclose = lambda *args, **kwargs: True\n"
+        "def relu(z):\n"
+        "    return Anything()"
+    ),
+    "double": "def double(x):\n    return Anything()",
+}
+
+
+@pytest.mark.xfail(
+    raises=AssertionError,
+    strict=True,
+    reason="hidden tests still run in the student's kernel (docs/verdicts.md)",
+)
+def test_code_that_rewrites_what_the_tests_call_earns_nothing(
+    tiny_course: Course, listening_port: int
+) -> None:
+    NbgraderCourse.for_course(tiny_course).generate("tiny")
+    release = notebooks.read(tiny_course.release_dir / "tiny" / "tiny.ipynb")
+    path = tiny_course.root / "submitted" / "forger" / "tiny" / "tiny.ipynb"
+    path.parent.mkdir(parents=True)
+    notebooks.write(notebooks.with_replaced_cells(release, FORGED_VERDICTS), path)
+    assert grade(tiny_course, "sandbox")["forger"].score == 0
