@@ -8,6 +8,7 @@ execs the command, which inherits all three.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 CGROUP_V1_PIDS = Path("/sys/fs/cgroup/pids")
 CGROUP_V2 = Path("/sys/fs/cgroup")
 CGROUP_PARENT = "autograder"
+STALE_AFTER_SECONDS = 60.0
 
 
 def pids_cgroup(name: str) -> Path | None:
@@ -43,11 +45,29 @@ def join_pids_cgroup(name: str, max_processes: int) -> bool:
     return True
 
 
-def remove_pids_cgroup(name: str, wait_seconds: float = 5.0) -> None:
-    """Remove the cgroup of a finished kernel once its killed processes are gone."""
+def remove_pids_cgroup(
+    name: str, wait_seconds: float = 5.0, stale_after: float = STALE_AFTER_SECONDS
+) -> None:
+    """Remove the cgroup of a finished kernel once its killed processes are gone.
+
+    A killed sandbox's last processes are reaped by the machine's init, which can take
+    longer than ``wait_seconds``. A cgroup left behind that way is removed by a later
+    call once it is empty and older than ``stale_after`` seconds; a younger one may
+    belong to a kernel that is only now joining it.
+    """
     path = pids_cgroup(name)
-    if path is None or not path.is_dir():
+    if path is None or not path.parent.is_dir():
         return
+    if path.is_dir():
+        _remove_when_empty(path, wait_seconds)
+    now = time.time()
+    for other in path.parent.iterdir():
+        if other.is_dir() and now - other.stat().st_mtime > stale_after:
+            with contextlib.suppress(OSError):
+                other.rmdir()
+
+
+def _remove_when_empty(path: Path, wait_seconds: float) -> None:
     deadline = time.monotonic() + wait_seconds
     while True:
         try:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
-from autograder.confine import remove_pids_cgroup
+from autograder.confine import pids_cgroup, remove_pids_cgroup
 
 CONFINE = [sys.executable, "-m", "autograder.confine"]
 
@@ -51,3 +52,25 @@ def test_cpu_time_is_limited() -> None:
 def test_a_command_is_required() -> None:
     result = subprocess.run([*CONFINE, "--memory-mb=10"], capture_output=True, text=True)
     assert result.returncode == 2 and "no command" in result.stderr
+
+
+def test_cgroups_left_behind_are_removed_once_empty() -> None:
+    stale = pids_cgroup("test-left-behind")
+    assert stale is not None, "grading needs a pids cgroup on this machine"
+    stale.mkdir(parents=True)
+    busy = subprocess.Popen(
+        [*CONFINE, "--max-processes=10", "--cgroup=test-busy", "--", "sleep", "30"]
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not (stale.parent / "test-busy" / "cgroup.procs").is_file():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        remove_pids_cgroup("test-finished", wait_seconds=0, stale_after=0)
+        assert not stale.exists()
+        assert (stale.parent / "test-busy").is_dir(), "a cgroup in use must stay"
+    finally:
+        busy.kill()
+        busy.wait()
+    remove_pids_cgroup("test-busy")
+    assert not (stale.parent / "test-busy").exists()
