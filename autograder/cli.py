@@ -9,7 +9,13 @@ from pathlib import Path
 import click
 
 from autograder import notebooks
-from autograder.cli_options import all_option, assignments_argument, course_option
+from autograder.cli_options import (
+    all_option,
+    assignments_argument,
+    course_option,
+    selection,
+    workers_option,
+)
 from autograder.cli_otter import export_otter_command, otter_parity_command
 from autograder.course import Course
 
@@ -43,8 +49,8 @@ def release_command(assignments: tuple[str, ...], all_: bool, course_root: Path 
     """Generate release/<assignment>/ with nbgrader (no solutions, no hidden tests)."""
     from autograder import release
 
-    course = Course.find(course_root)
-    for assignment in course.resolve_assignments(assignments, all_):
+    course, selected = selection(course_root, assignments, all_)
+    for assignment in selected:
         target = release.release(course, assignment)
         click.echo(f"released {assignment} -> {target.relative_to(course.root)}")
 
@@ -57,8 +63,8 @@ def solutions_command(assignments: tuple[str, ...], all_: bool, course_root: Pat
     """Write executed answer keys to solutions/<assignment>/ for TAs."""
     from autograder import solutions
 
-    course = Course.find(course_root)
-    for assignment in course.resolve_assignments(assignments, all_):
+    course, selected = selection(course_root, assignments, all_)
+    for assignment in selected:
         path, seconds = solutions.build_solutions(course, assignment)
         click.echo(f"{assignment}: {path.relative_to(course.root)} executed in {seconds:.1f} s")
 
@@ -69,8 +75,8 @@ def solutions_command(assignments: tuple[str, ...], all_: bool, course_root: Pat
 @course_option
 def strip_command(assignments: tuple[str, ...], all_: bool, course_root: Path | None) -> None:
     """Remove outputs from the source notebooks (committed notebooks carry none)."""
-    course = Course.find(course_root)
-    for assignment in course.resolve_assignments(assignments, all_):
+    course, selected = selection(course_root, assignments, all_)
+    for assignment in selected:
         path = course.source_notebook(assignment)
         notebook = notebooks.read(path)
         if notebooks.has_outputs(notebook):
@@ -86,8 +92,8 @@ def check_command(assignments: tuple[str, ...], all_: bool, course_root: Path | 
     """Prove every hidden test with nbgrader's autograde and the fixtures."""
     from autograder import check
 
-    course = Course.find(course_root)
-    results = check.check_course(course, course.resolve_assignments(assignments, all_))
+    course, selected = selection(course_root, assignments, all_)
+    results = check.check_course(course, selected)
     click.echo(check.format_table(results))
     if not all(result.passed for result in results):
         sys.exit(1)
@@ -99,7 +105,6 @@ backend_option = click.option(
     default=None,
     help="Where student kernels run (default: c.Autograder.backend).",
 )
-workers_option = click.option("--workers", type=int, default=None, help="Submissions at once.")
 
 
 @main.command("collect")
@@ -202,11 +207,7 @@ def report_command(assignment: str, course_root: Path | None) -> None:
     """The class report for TAs (HTML with plots, and a CSV)."""
     from autograder import report
 
-    course = Course.find(course_root)
-    try:
-        page = report.write_report(course, assignment)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from error
+    page = report.write_report(Course.find(course_root), assignment)
     click.echo(f"class report: {page}")
 
 
@@ -218,8 +219,8 @@ def export_command(assignments: tuple[str, ...], all_: bool, course_root: Path |
     """grades.csv (nbgrader) and one JSON record per graded submission."""
     from autograder import export
 
-    course = Course.find(course_root)
-    for path in export.export(course, course.resolve_assignments(assignments, all_)):
+    course, selected = selection(course_root, assignments, all_)
+    for path in export.export(course, selected):
         click.echo(f"wrote {path}")
 
 

@@ -13,6 +13,7 @@ from autograder.course import Course
 
 assignments_argument = click.argument("assignments", nargs=-1)
 all_option = click.option("--all", "all_", is_flag=True, help="Every assignment in source/.")
+workers_option = click.option("--workers", type=int, default=None, help="Submissions at once.")
 course_option = click.option(
     "--course",
     "course_root",

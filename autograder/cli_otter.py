@@ -10,7 +10,13 @@ from pathlib import Path
 
 import click
 
-from autograder.cli_options import all_option, assignments_argument, course_option, selection
+from autograder.cli_options import (
+    all_option,
+    assignments_argument,
+    course_option,
+    selection,
+    workers_option,
+)
 
 
 @click.command("export-otter")
@@ -40,7 +46,7 @@ def export_otter_command(
 @click.command("otter-parity")
 @assignments_argument
 @all_option
-@click.option("--workers", type=int, default=None, help="Submissions at once (default: config).")
+@workers_option
 @course_option
 def otter_parity_command(
     assignments: tuple[str, ...], all_: bool, workers: int | None, course_root: Path | None
@@ -51,7 +57,7 @@ def otter_parity_command(
 
     course, selected = selection(course_root, assignments, all_)
     rows = otter_export.parity(
-        course, selected, workers=workers or load_settings(course).workers, say=click.echo
+        course, selected, workers=load_settings(course, workers=workers).workers, say=click.echo
     )
     click.echo(otter_export.format_parity_table(rows))
     if not all(row.matches for row in rows):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from autograder import records
 from autograder.course import Course
-from autograder.pipeline import course_db_url
+from autograder.settings import course_db_url
 
 EXPORTS_DIR = "exports"
 

@@ -14,6 +14,7 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 from nbgrader.preprocessors.getgrades import GetGrades
+from traitlets.config import Config
 
 from autograder.course import Course
 from autograder.nbgrader_course import NbgraderCourse, require_success
@@ -44,17 +45,21 @@ class RedactTestOutputs(NbGraderPreprocessor):
         return cell, resources
 
 
-def generate_feedback(course: Course, assignment: str, students: list[str]) -> list[Path]:
-    """nbgrader's feedback for each student; returns the HTML files written."""
-    nbgrader_course = NbgraderCourse.for_course(course)
-    api = nbgrader_course.api()
-    api.config.GenerateFeedback.preprocessors = [
+def configure_feedback(config: Config) -> None:
+    """nbgrader's feedback steps with hidden tests removed and test outputs redacted."""
+    config.GenerateFeedback.preprocessors = [
         GetGrades,
         ClearHiddenTests,
         RedactTestOutputs,
         CSSHTMLHeaderPreprocessor,
     ]
-    api.config.ClearHiddenTests.enforce_metadata = False
+    config.ClearHiddenTests.enforce_metadata = False
+
+
+def generate_feedback(course: Course, assignment: str, students: list[str]) -> list[Path]:
+    """nbgrader's feedback for each student; returns the HTML files written."""
+    api = NbgraderCourse.for_course(course).api()
+    configure_feedback(api.config)
     written: list[Path] = []
     for student in students:
         result = api.generate_feedback(assignment, student, force=True)

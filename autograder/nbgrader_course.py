@@ -13,10 +13,11 @@ import sys
 from pathlib import Path
 
 from nbformat import NotebookNode
+from traitlets.config import Config
 
 from autograder import notebooks
-from autograder.course import Course
-from autograder.settings import load_config
+from autograder.course import CONFIG_NAME, Course
+from autograder.settings import apply_kernel_environment, course_db_url
 
 _CONFIG_TEMPLATE = """\
 c = get_config()  # noqa: F821
@@ -57,7 +58,7 @@ class NbgraderCourse:
         root = root.resolve()
         root.mkdir(parents=True, exist_ok=True)
         db_url = f"sqlite:///{root / 'gradebook.db'}"
-        (root / "nbgrader_config.py").write_text(
+        (root / CONFIG_NAME).write_text(
             _CONFIG_TEMPLATE.format(
                 course_config=str(course_config.resolve()), root=str(root), db_url=db_url
             )
@@ -67,16 +68,26 @@ class NbgraderCourse:
     @classmethod
     def for_course(cls, course: Course) -> NbgraderCourse:
         """The course folder itself, with its configured gradebook."""
-        return cls(course.root, str(load_config(course).CourseDirectory.db_url))
+        return cls(course.root, course_db_url(course))
 
-    def api(self):
-        """A fresh ``NbGraderAPI`` (nbgrader keeps per-call state on its apps)."""
+    def api(self, config: Config | None = None):
+        """A fresh ``NbGraderAPI`` (nbgrader keeps per-call state on its apps).
+
+        ``config`` defaults to what nbgrader's own commands read: every
+        ``nbgrader_config.py`` on Jupyter's config path (a hub's exchange settings),
+        then the folder's, which wins.
+        """
+        from jupyter_core.paths import jupyter_config_path
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
         from traitlets.config.loader import PyFileConfigLoader
 
         ensure_tools_on_path()
-        config = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        if config is None:
+            config = Config()
+            for folder in [*reversed(jupyter_config_path()), str(self.root)]:
+                if (Path(folder) / CONFIG_NAME).is_file():
+                    config.merge(PyFileConfigLoader(CONFIG_NAME, path=folder).load_config())
         coursedir = CourseDirectory(config=config)
         coursedir.root = str(self.root)
         return NbGraderAPI(coursedir=coursedir, config=config)
@@ -103,8 +114,6 @@ class NbgraderCourse:
 
     def autograde(self, assignment: str, student: str) -> dict:
         """nbgrader's autograde of one submission: ``success``, ``log``, ``error``."""
-        from autograder.settings import apply_kernel_environment
-
         apply_kernel_environment()
         return self.api().autograde(assignment, student, force=True, create=True)
 

@@ -36,7 +36,7 @@ What otter's format cannot say, and how the export handles it:
   and every substitution reach the student's functions exactly as under nbgrader.
 - *Writing to stderr fails a test cell* in nbgrader; otter only looks at exceptions. A test
   case fails when its code writes to ``sys.stderr`` or shows a warning, and it ignores the
-  warning categories that :data:`autograder.settings.KERNEL_ENVIRONMENT` silences for
+  warning categories that :data:`autograder.settings.SILENCED_WARNINGS` lists for
   nbgrader's kernels (appended after the kernel's own filters, as ``PYTHONWARNINGS`` is).
   What C extensions write straight to file descriptor 2 is not seen; TensorFlow's C++ log,
   the one such writer here, is silenced in nbgrader's grading (``TF_CPP_MIN_LOG_LEVEL``).
@@ -58,7 +58,6 @@ What otter's format cannot say, and how the export handles it:
 from __future__ import annotations
 
 import ast
-import builtins
 import copy
 import importlib.metadata
 import importlib.util
@@ -84,7 +83,12 @@ from packaging.utils import canonicalize_name
 from autograder import check, fixtures, notebooks
 from autograder.course import Course
 from autograder.seeding import SEED_ENV
-from autograder.settings import KERNEL_ENVIRONMENT, limits_from, load_settings
+from autograder.settings import (
+    KERNEL_ENVIRONMENT,
+    SILENCED_WARNINGS,
+    limits_from,
+    load_settings,
+)
 
 PACKAGE = "autograder"
 OTTER_FOLDER = "otter"
@@ -134,8 +138,6 @@ class OtterExport:
     """Where ``otter assign`` put one assignment's output."""
 
     assignment: str
-    folder: Path
-    master: Path
     autograder_zip: Path
     autograder_notebook: Path
     student_notebook: Path
@@ -203,19 +205,6 @@ def check_no_otter_directives(cell: NotebookNode, where: str) -> None:
         raise ValueError(f"{where}: {directive.group(0).strip()!r} is an otter directive")
 
 
-def silenced_warning_categories() -> list[str]:
-    """The warning categories ``PYTHONWARNINGS`` ignores in nbgrader's grading kernels."""
-    categories = []
-    for entry in KERNEL_ENVIRONMENT.get("PYTHONWARNINGS", "").split(","):
-        action, _, category, *_ = (entry + "::").split(":")
-        if action != "ignore":
-            continue
-        if not issubclass(getattr(builtins, category, type(None)), Warning):
-            raise ValueError(f"PYTHONWARNINGS entry {entry!r} is not a built-in warning category")
-        categories.append(category)
-    return categories
-
-
 def otter_test_case(
     test_id: str, index: int, stretch: Stretch, ends_cell: bool, seed: int
 ) -> NotebookNode:
@@ -231,7 +220,7 @@ def otter_test_case(
         seed=str(seed),
         label=f"{test_id} ({kind} checks)",
         code=runnable_test_code(test_id, stretch.code, ends_cell),
-        categories="".join(f"{name}, " for name in silenced_warning_categories()),
+        categories="".join(f"{name}, " for name in SILENCED_WARNINGS),
     )
     if stretch.hidden:
         source = '""" # BEGIN TEST CONFIG\nhidden: true\n""" # END TEST CONFIG\n' + source
@@ -509,8 +498,6 @@ def export_assignment(
         raise RuntimeError(f"otter assign left {len(zips)} autograder zips in {folder}")
     return OtterExport(
         assignment,
-        folder,
-        master,
         autograder_zip=zips[0],
         autograder_notebook=folder / "autograder" / master.name,
         student_notebook=folder / "student" / master.name,
@@ -588,15 +575,16 @@ def parity_submissions(course: Course, assignment: str) -> list[fixtures.Submiss
 
 
 def otter_submission(
-    student: NotebookNode, source: NotebookNode, submission: fixtures.Submission
+    student: NotebookNode, solutions: dict[str, str], submission: fixtures.Submission
 ) -> NotebookNode:
-    """``submission`` in otter's student notebook: the same answer in every answer cell."""
+    """``submission`` in otter's student notebook: the same answer in every answer cell.
+
+    ``solutions`` holds the reference answer of each auto-graded item.
+    """
     if submission.name == "release":
         return student
-    answers = fixtures.solution_sources(source)
-    answers |= {fixture.item: fixture.source for fixture in submission.applied}
-    auto = {item.name for item in notebooks.items(source) if not item.manual}
-    return with_answers(student, {item: code for item, code in answers.items() if item in auto})
+    applied = {fixture.item: fixture.source for fixture in submission.applied}
+    return with_answers(student, solutions | {i: s for i, s in applied.items() if i in solutions})
 
 
 def check_parity(
@@ -618,6 +606,11 @@ def check_parity(
     source = notebooks.read(course.source_notebook(assignment))
     student = notebooks.read(export.student_notebook)
     auto = [item for item in notebooks.items(source) if not item.manual]
+    solutions = {
+        item: code
+        for item, code in fixtures.solution_sources(source).items()
+        if item in {a.name for a in auto}
+    }
     chosen = [
         submission
         for submission in parity_submissions(course, assignment)
@@ -625,7 +618,7 @@ def check_parity(
     ]
 
     def grade(submission: fixtures.Submission) -> ParityRow:
-        notebook = otter_submission(student, source, submission)
+        notebook = otter_submission(student, solutions, submission)
         otter = otter_run(export, notebook, workdir / submission.name, timeout)
         say(f"  [{assignment}] {submission.name}: graded by otter")
         return ParityRow(
@@ -646,7 +639,6 @@ def check_parity(
 def parity(
     course: Course,
     assignments: list[str],
-    only: set[str] | None = None,
     workers: int = 1,
     say: Callable[[str], None] = print,
 ) -> list[ParityRow]:
@@ -656,7 +648,7 @@ def parity(
         say(f"exporting {assignment}")
         export = export_assignment(course, assignment, run_tests=False)
         with tempfile.TemporaryDirectory(prefix=f"autograder-otter-{assignment}-") as tmp:
-            rows += check_parity(course, export, Path(tmp), only, workers, say)
+            rows += check_parity(course, export, Path(tmp), workers=workers, say=say)
     return rows
 
 

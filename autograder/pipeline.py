@@ -23,14 +23,10 @@ from autograder import records
 from autograder.course import Course
 from autograder.nbgrader_course import ensure_tools_on_path
 from autograder.runners import DaskRunner, ProcessRunner
-from autograder.settings import Autograder, Limits, load_config
+from autograder.settings import Autograder, Limits, course_db_url
 from autograder.worker import GradingRequest
 
 KILL_GRACE_SECONDS = 120
-
-
-def course_db_url(course: Course) -> str:
-    return str(load_config(course).CourseDirectory.db_url)
 
 
 def sqlite_path(db_url: str) -> Path | None:
@@ -51,11 +47,11 @@ def is_graded(course: Course, assignment: str, student: str) -> bool:
     return record is not None and record.submission_sha256 == records.folder_sha256(folder)
 
 
-def ensure_generated(course: Course, assignment: str) -> None:
+def ensure_generated(course: Course, assignment: str, db_url: str) -> None:
     """nbgrader needs the assignment in the gradebook before it can autograde."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with Gradebook(course_db_url(course)) as gradebook:
+    with Gradebook(db_url) as gradebook:
         try:
             gradebook.find_assignment(assignment)
             return
@@ -81,7 +77,7 @@ class Progress:
 
     def update(self, record: records.GradingRecord) -> None:
         self.done += 1
-        if record.status != "graded" or record.reasons:
+        if record.flagged:
             self.failures += 1
         elapsed = time.perf_counter() - self.started
         if self.bar is not None:
@@ -138,7 +134,7 @@ class BatchGrader:
         say: Callable[[str], None] = print,
     ) -> list[records.GradingRecord]:
         ensure_tools_on_path()
-        ensure_generated(self.course, assignment)
+        ensure_generated(self.course, assignment, self.db_url)
         students = students or submitted_students(self.course, assignment)
         pending = [s for s in students if force or not is_graded(self.course, assignment, s)]
         if len(pending) < len(students):

@@ -47,6 +47,11 @@ class GradingRecord:
     submission_sha256: str = ""
     graded_at: str = ""
 
+    @property
+    def flagged(self) -> bool:
+        """Not graded, or graded with a reason a TA should look at."""
+        return self.status != "graded" or bool(self.reasons)
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 

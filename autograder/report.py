@@ -99,7 +99,7 @@ def write_report(course: Course, assignment: str) -> Path:
     graded = [r for r in all_records if r.status == "graded"]
     max_score = max((r.max_score for r in graded), default=0.0)
     scores = [r.score for r in graded]
-    flagged = [r for r in all_records if r.status != "graded" or r.reasons]
+    flagged = [r for r in all_records if r.flagged]
     slowest = sorted(all_records, key=lambda r: r.wall_seconds, reverse=True)[:SLOWEST_SHOWN]
 
     _write_csv(report_dir / "scores.csv", all_records)

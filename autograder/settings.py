@@ -43,16 +43,14 @@ class Autograder(Configurable):
 # (deprecations, Keras' advice on input_shape, TensorFlow's start-up log) must not
 # reach it: they say nothing about the student's answer. Tests that check for
 # warnings (an overflowing sigmoid) turn them into errors explicitly.
+SILENCED_WARNINGS = (
+    "DeprecationWarning",
+    "PendingDeprecationWarning",
+    "FutureWarning",
+    "UserWarning",
+)
 KERNEL_ENVIRONMENT = {
-    "PYTHONWARNINGS": ",".join(
-        f"ignore::{category}"
-        for category in (
-            "DeprecationWarning",
-            "PendingDeprecationWarning",
-            "FutureWarning",
-            "UserWarning",
-        )
-    ),
+    "PYTHONWARNINGS": ",".join(f"ignore::{category}" for category in SILENCED_WARNINGS),
     "TF_CPP_MIN_LOG_LEVEL": "2",
 }
 
@@ -78,6 +76,11 @@ def load_config(course: Course) -> Config:
     return PyFileConfigLoader(CONFIG_NAME, path=str(course.root)).load_config()
 
 
+def course_db_url(course: Course) -> str:
+    """The gradebook's SQLAlchemy URL, from the course's configuration."""
+    return str(load_config(course).CourseDirectory.db_url)
+
+
 def load_settings(course: Course, **overrides: object) -> Autograder:
     """The course's settings with non-None ``overrides`` applied (CLI flags)."""
     settings = Autograder(config=load_config(course))
@@ -88,8 +91,7 @@ def load_settings(course: Course, **overrides: object) -> Autograder:
 
 
 def limits_from(course: Course, settings: Autograder) -> Limits:
-    config = load_config(course)
-    cell_timeout = int(config.get("Execute", {}).get("timeout", 30))
+    cell_timeout = int(settings.config.get("Execute", {}).get("timeout", 30))
     cores_per_worker = max(1, (os.cpu_count() or 1) // max(1, settings.workers))
     return Limits(
         cell_timeout=cell_timeout,

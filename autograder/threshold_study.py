@@ -31,7 +31,6 @@ from autograder.seeding import SEED_ENV
 from autograder.settings import apply_kernel_environment
 
 STUDIED = ("backprop", "cnn_mnist", "iris_comparison")
-DEFAULT_MARGIN = 0.05
 
 
 @dataclass

@@ -17,9 +17,7 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nbgrader.apps import NbGraderAPI
 from nbgrader.converters import Autograde
-from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute
 from nbgrader.utils import compute_checksum
 from traitlets.config import Config
@@ -36,6 +34,7 @@ from autograder.guarded_execute import (
     SUBMISSION_TIMEOUT_ENAME,
     GuardedExecute,
 )
+from autograder.nbgrader_course import NbgraderCourse
 from autograder.settings import (
     Limits,
     apply_kernel_environment,
@@ -93,12 +92,6 @@ def _nbgrader_config(
     config.KernelManager.transport = "ipc"
     config.KernelManager.connection_file = str(run_dir / "kernel.json")
     return config
-
-
-def _nbgrader_api(course: Course, config: Config) -> NbGraderAPI:
-    coursedir = CourseDirectory(config=config)
-    coursedir.root = str(course.root)
-    return NbGraderAPI(coursedir=coursedir, config=config)
 
 
 def _reasons_from_outputs(folder: Path) -> list[str]:
@@ -199,8 +192,10 @@ def grade(request: GradingRequest) -> records.GradingRecord:
             config.Autograde.pre_convert_hook = early_kernel.start
             config.GuardedExecute.kernel_source = early_kernel.take
         try:
-            result = _nbgrader_api(course, config).autograde(
-                request.assignment, request.student, force=True, create=True
+            result = (
+                NbgraderCourse(course.root, request.db_url)
+                .api(config)
+                .autograde(request.assignment, request.student, force=True, create=True)
             )
         finally:
             early_kernel.discard()

@@ -28,9 +28,15 @@ fi
 # torch is pinned to the CPU build in pyproject.toml; a grading machine with a GPU
 # installs the CUDA build of the same version instead (see autograder/container/).
 .venv/bin/python -m pip install --quiet -e ".[dev,hub]"
-# configurable-http-proxy for deploy/ (Node.js 20 or newer), exactly as locked.
-if [ ! -x deploy/proxy/node_modules/.bin/configurable-http-proxy ]; then
-    npm ci --prefix deploy/proxy --no-audit --no-fund --silent
+# configurable-http-proxy for deploy/, exactly as locked; it needs Node.js 20 or newer.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -ge 20 ] && command -v npm >/dev/null; then
+    if [ ! -x deploy/proxy/node_modules/.bin/configurable-http-proxy ]; then
+        npm ci --prefix deploy/proxy --no-audit --no-fund --silent
+    fi
+else
+    echo "no Node.js 20 or newer with npm: the JupyterHub deployment and its test" \
+        "need it (deploy/README.md); everything else is set up" >&2
 fi
 touch .venv/.installed
 echo "set-up done: $(.venv/bin/python --version), $(.venv/bin/autograder --help | head -1)"

@@ -96,10 +96,7 @@ class CourseHub:
     def add_account(self, role: str, prefix: str) -> None:
         name = f"{prefix}-{role}"
         self.accounts[role] = Account(name, secrets.token_urlsafe(12))
-        subprocess.run(
-            ["useradd", "--create-home", "--shell", "/bin/bash", "-K", "HOME_MODE=0700", name],
-            check=True,
-        )
+        course_hub.ensure_account(name)
         subprocess.run(
             ["chpasswd"], input=f"{name}:{self.accounts[role].password}", text=True, check=True
         )

@@ -15,8 +15,7 @@ from autograder import notebooks, worker
 from autograder.course import Course
 from autograder.early_kernel import EarlyKernel
 from autograder.nbgrader_course import NbgraderCourse
-from autograder.pipeline import course_db_url
-from autograder.settings import limits_from, load_settings
+from autograder.settings import course_db_url, limits_from, load_settings
 
 
 def test_the_started_kernel_is_given_once_and_an_untaken_one_is_killed(tmp_path: Path) -> None:

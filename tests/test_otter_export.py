@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 import zipfile
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell
 from autograder import notebooks, otter_export
 from autograder.cli_otter import export_otter_command
 from autograder.course import Course
-from autograder.settings import KERNEL_ENVIRONMENT
+from autograder.settings import KERNEL_ENVIRONMENT, SILENCED_WARNINGS
 from tests.conftest import tiny_notebook
 
 TINY_SECRETS = ("HIDDEN-RELU-SECRET", "HIDDEN-DOUBLE-SECRET", "A model answer.")
@@ -161,7 +162,8 @@ def test_writing_to_stderr_fails_a_test_case_but_silenced_warnings_do_not() -> N
         _test_case("overflowing()")(namespace)
     _test_case("deprecated()")(namespace)
     expected = [entry.split(":")[2] for entry in KERNEL_ENVIRONMENT["PYTHONWARNINGS"].split(",")]
-    assert otter_export.silenced_warning_categories() == expected
+    assert list(SILENCED_WARNINGS) == expected
+    assert all(issubclass(getattr(builtins, name), Warning) for name in SILENCED_WARNINGS)
 
 
 def test_a_trailing_value_fails_where_nbgrader_would_grade_it_as_partial_credit() -> None:

@@ -22,8 +22,8 @@ import pytest
 from autograder import notebooks, records
 from autograder.course import Course
 from autograder.nbgrader_course import NbgraderCourse
-from autograder.pipeline import BatchGrader, course_db_url
-from autograder.settings import limits_from, load_settings
+from autograder.pipeline import BatchGrader
+from autograder.settings import course_db_url, limits_from, load_settings
 
 RELU = "def relu(z):\n    return np.maximum(0, z)"
 DOUBLE = "def double(x):\n    return 2 * x"

@@ -5,18 +5,7 @@ nbgrader's default feedback would show the hidden tests that autograding put bac
 into the test cells, and tracebacks that quote them.
 """
 
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import ClearHiddenTests
-from nbgrader.preprocessors.getgrades import GetGrades
-
-from autograder.feedback import RedactTestOutputs
+from autograder.feedback import configure_feedback
 
 c = get_config()  # noqa: F821  (provided by the traitlets config loader)
-
-c.GenerateFeedback.preprocessors = [
-    GetGrades,
-    ClearHiddenTests,
-    RedactTestOutputs,
-    CSSHTMLHeaderPreprocessor,
-]
-c.ClearHiddenTests.enforce_metadata = False
+configure_feedback(c)
