@@ -3,7 +3,9 @@
 nbgrader's own steps (sanitising, restoring locked cells, scoring, gradebook
 writes) stay in the trusted grading process; only the kernel, which runs student
 code, is isolated. Each back end gives the ``argv`` of a Jupyter kernelspec; the
-kernel talks to nbgrader over IPC sockets in ``run_dir``, so it needs no network.
+kernel talks to nbgrader over IPC sockets in ``ipc_dir``, so it needs no network.
+The kernel never sees the course folder: it reads a checked copy of the submission
+and writes only into folders that vanish with it.
 """
 
 from __future__ import annotations
@@ -15,14 +17,22 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
-from autograder.settings import THREAD_VARIABLES, Limits
+from autograder import seccomp
+from autograder.settings import Limits
 
 KERNEL = ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
-SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/sys")
 PACKAGE_DIR = Path(__file__).resolve().parent
-
-
+# Where the submission's files appear to the kernel (its working folder), in every back end.
+SUBMISSION_MOUNT = "/grade/submission"
 SANDBOX_MPLCONFIGDIR = "/tmp/matplotlib"
+# The unprivileged identity a kernel gets when the grader runs as root ("nobody").
+NOBODY = 65534
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
+# Files no kernel reads, hidden even where permissions would allow it.
+SECRET_FILES = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers")
+SECRET_DIRS = ("/etc/sudoers.d", "/etc/ssh", "/etc/ssl/private")
+# What Python, NumPy, PyTorch and TensorFlow read of /sys: the CPUs and NUMA nodes.
+SYS_PATHS = ("/sys/devices/system/cpu", "/sys/devices/system/node")
 
 
 @functools.cache
@@ -42,15 +52,32 @@ def matplotlib_font_list() -> Path | None:
     return path if path.is_file() else None
 
 
+def input_files(inputs: Path) -> list[Path]:
+    """The regular files under ``inputs`` (a checked copy of a submission), relative."""
+    return sorted(
+        path.relative_to(inputs)
+        for path in inputs.rglob("*")
+        if path.is_file() and not path.is_symlink()
+    )
+
+
 class Backend(ABC):
-    """Builds the command that starts one submission's kernel."""
+    """Builds the command that starts one submission's kernel.
+
+    ``inputs`` is a checked copy of the submission (regular files only) the kernel may
+    read; ``ipc_dir`` holds the connection file and the kernel's IPC sockets and is the
+    only host folder a kernel may write to; ``environment`` is what grading sets.
+    """
 
     name: ClassVar[str]
     isolated: ClassVar[bool]
+    kernel_uid: int | None = None  # the kernel's user when it is not this process's
 
     @abstractmethod
-    def kernel_argv(self, workdir: Path, run_dir: Path, limits: Limits) -> list[str]:
-        """The kernelspec argv for a kernel working in ``workdir``."""
+    def kernel_argv(
+        self, inputs: Path, ipc_dir: Path, limits: Limits, environment: dict[str, str]
+    ) -> list[str]:
+        """The kernelspec argv of a kernel for this submission."""
 
     def describe(self) -> str:
         return self.name
@@ -62,21 +89,44 @@ class LocalBackend(Backend):
     name = "local"
     isolated = False
 
-    def kernel_argv(self, workdir: Path, run_dir: Path, limits: Limits) -> list[str]:
+    def kernel_argv(
+        self, inputs: Path, ipc_dir: Path, limits: Limits, environment: dict[str, str]
+    ) -> list[str]:
         return [sys.executable, *KERNEL]
 
     def describe(self) -> str:
         return "local (NOT isolated: student code runs with your permissions)"
 
 
+def _with_parents(path: Path) -> list[str]:
+    """bwrap arguments making each missing parent of ``path`` a world-readable folder.
+
+    A Python under /root (mode 700) must be reachable by an unprivileged kernel.
+    """
+    arguments = []
+    for parent in reversed(path.parents[:-1]):
+        if str(parent) != "/tmp":  # already the sandbox's private /tmp
+            arguments += ["--perms", "0755", "--dir", str(parent)]
+    return arguments
+
+
 class SandboxBackend(Backend):
-    """bubblewrap: no network, own pid namespace and /tmp, read-only system, limits."""
+    """bubblewrap: an unprivileged kernel in its own namespaces, with limits.
+
+    No network, own pid/IPC/UTS/cgroup namespaces, a read-only system, a seccomp filter,
+    a cleared environment, and writable size-capped tmpfs folders only (its working
+    folder, /tmp, /dev/shm). Started by root, the kernel runs as nobody with every
+    capability dropped; started by a user, it runs as that user in a user namespace
+    where it can create no other.
+    """
 
     name = "sandbox"
     isolated = True
 
-    def __init__(self, bwrap: str = "bwrap") -> None:
+    def __init__(self, bwrap: str = "bwrap", as_root: bool | None = None) -> None:
         self.bwrap = bwrap
+        self.as_root = os.geteuid() == 0 if as_root is None else as_root
+        self.kernel_uid = NOBODY if self.as_root else None
 
     def readonly_paths(self) -> list[Path]:
         """The Python installation and this package: all a kernel needs to read."""
@@ -87,7 +137,13 @@ class SandboxBackend(Backend):
             paths.add(Path(data).resolve())
         return sorted(paths)
 
-    def kernel_argv(self, workdir: Path, run_dir: Path, limits: Limits) -> list[str]:
+    def _scratch(self, path: str, limits: Limits) -> list[str]:
+        size = str(limits.scratch_mb * 1024 * 1024)
+        return ["--perms", "1777", "--size", size, "--tmpfs", path]
+
+    def kernel_argv(
+        self, inputs: Path, ipc_dir: Path, limits: Limits, environment: dict[str, str]
+    ) -> list[str]:
         confine = [
             sys.executable,
             "-m",
@@ -95,67 +151,94 @@ class SandboxBackend(Backend):
             f"--memory-mb={limits.memory_mb}",
             f"--cpu-seconds={limits.cpu_seconds}",
             f"--max-processes={limits.max_processes}",
-            f"--cgroup={run_dir.name}",
+            f"--cgroup={ipc_dir.parent.name}",
+            *(["--seccomp"] if seccomp.supported() else []),
             "--",
         ]
-        bwrap = [
-            self.bwrap,
-            "--unshare-net",
-            "--unshare-pid",
-            "--unshare-ipc",
-            "--unshare-uts",
-            "--die-with-parent",
-            "--new-session",
-        ]
+        bwrap = [self.bwrap, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
+        bwrap += ["--unshare-cgroup-try", "--die-with-parent", "--new-session", "--clearenv"]
+        if not self.as_root:
+            bwrap += ["--unshare-user", "--disable-userns"]
         for system_dir in SYSTEM_DIRS:
             bwrap += ["--ro-bind-try", system_dir, system_dir]
+        bwrap += ["--ro-bind", "/etc", "/etc"]
+        bwrap += [
+            arg for f in SECRET_FILES if Path(f).exists() for arg in ("--ro-bind", "/dev/null", f)
+        ]
+        bwrap += [arg for d in SECRET_DIRS if Path(d).is_dir() for arg in ("--tmpfs", d)]
+        gpus = sorted(Path("/dev").glob("nvidia*"))
+        for sys_path in ("/sys",) if gpus else SYS_PATHS:
+            if Path(sys_path).is_dir():
+                bwrap += [*_with_parents(Path(sys_path)), "--ro-bind", sys_path, sys_path]
         # Mounts apply in order: the private /tmp first, so that a Python or a
         # submission living under /tmp is bound over it, not hidden by it.
-        bwrap += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+        bwrap += ["--proc", "/proc", "--dev", "/dev"]
+        bwrap += [*self._scratch("/tmp", limits), *self._scratch("/dev/shm", limits)]
         for path in self.readonly_paths():
-            bwrap += ["--ro-bind", str(path), str(path)]
+            bwrap += [*_with_parents(path), "--ro-bind", str(path), str(path)]
+        bwrap += ["--perms", "1777", "--dir", SANDBOX_MPLCONFIGDIR]
         font_list = matplotlib_font_list()
         if font_list is not None:
             bwrap += ["--ro-bind", str(font_list), f"{SANDBOX_MPLCONFIGDIR}/{font_list.name}"]
-        for device in sorted(Path("/dev").glob("nvidia*")):
+        for device in gpus:
             bwrap += ["--dev-bind", str(device), str(device)]
-        bwrap += ["--bind", str(workdir), str(workdir), "--bind", str(run_dir), str(run_dir)]
-        bwrap += [
-            "--chdir",
-            str(workdir),
-            "--setenv",
-            "HOME",
-            "/tmp",
-            "--setenv",
-            "MPLCONFIGDIR",
-            SANDBOX_MPLCONFIGDIR,
-            "--setenv",
-            "KERAS_HOME",
-            "/tmp/keras",
-            "--unsetenv",
-            "JPY_PARENT_PID",
-            "--",
-        ]
-        return [*confine, *bwrap, sys.executable, *KERNEL]
+        bwrap += [*_with_parents(ipc_dir), "--bind", str(ipc_dir), str(ipc_dir)]
+        bwrap += self._scratch(SUBMISSION_MOUNT, limits)
+        for relative in input_files(inputs):
+            target = f"{SUBMISSION_MOUNT}/{relative.as_posix()}"
+            bwrap += ["--ro-bind", str(inputs / relative), target]
+        bwrap += ["--chdir", SUBMISSION_MOUNT]
+        variables = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": "/tmp",
+            "LANG": "C.UTF-8",
+            "MPLCONFIGDIR": SANDBOX_MPLCONFIGDIR,
+            "KERAS_HOME": "/tmp/keras",
+            **environment,
+        }
+        for name in ("AUTOGRADER_MNIST_NPZ", "CUDA_VISIBLE_DEVICES"):
+            if name in os.environ:
+                variables.setdefault(name, os.environ[name])
+        for name, value in variables.items():
+            bwrap += ["--setenv", name, value]
+        bwrap.append("--")
+        drop = []
+        if self.as_root:
+            drop = [
+                "setpriv",
+                f"--reuid={NOBODY}",
+                f"--regid={NOBODY}",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--no-new-privs",
+                "--",
+            ]
+        return [*confine, *bwrap, *drop, sys.executable, *KERNEL]
 
 
 class DockerBackend(Backend):
     """A container of the grading image (``autograder/container/``); needs a Docker engine.
 
-    Mount contract: the submission's working copy at ``/grade/submission`` (the only
-    writable path) and the kernel's run folder (connection file and IPC sockets) at
-    the same path as on the host.
+    Mount contract: the submission's files read-only in a size-capped tmpfs at
+    ``/grade/submission`` (the kernel's working folder), and the kernel's IPC folder
+    (connection file and sockets) at the same path as on the host. The kernel runs as
+    nobody with no capabilities.
     """
 
     name = "docker"
     isolated = True
+    kernel_uid = NOBODY
 
     def __init__(self, image: str, gpus: bool = False, cpus: float | None = None) -> None:
         self.image = image
         self.gpus = gpus
         self.cpus = cpus or float(os.cpu_count() or 1)
 
-    def kernel_argv(self, workdir: Path, run_dir: Path, limits: Limits) -> list[str]:
+    def kernel_argv(
+        self, inputs: Path, ipc_dir: Path, limits: Limits, environment: dict[str, str]
+    ) -> list[str]:
+        scratch = f"size={limits.scratch_mb}m,mode=1777"
         argv = [
             "docker",
             "run",
@@ -163,26 +246,28 @@ class DockerBackend(Backend):
             "--network",
             "none",
             "--read-only",
+            "--user",
+            f"{NOBODY}:{NOBODY}",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
             "--tmpfs",
-            "/tmp",
+            f"/tmp:{scratch}",
+            "--tmpfs",
+            f"{SUBMISSION_MOUNT}:{scratch}",
             f"--memory={limits.memory_mb}m",
             f"--memory-swap={limits.memory_mb}m",
             f"--cpus={self.cpus:g}",
             f"--pids-limit={limits.max_processes}",
             f"--ulimit=cpu={limits.cpu_seconds}",
-            "--volume",
-            f"{workdir}:/grade/submission",
-            "--volume",
-            f"{run_dir}:{run_dir}",
-            "--workdir",
-            "/grade/submission",
-            "--env",
-            "HOME=/tmp",
-            "--env",
-            "AUTOGRADER_SEED",
         ]
-        for variable in THREAD_VARIABLES:
-            argv += ["--env", variable]
+        for relative in input_files(inputs):
+            target = f"{SUBMISSION_MOUNT}/{relative.as_posix()}"
+            argv += ["--volume", f"{inputs / relative}:{target}:ro"]
+        argv += ["--volume", f"{ipc_dir}:{ipc_dir}", "--workdir", SUBMISSION_MOUNT]
+        for name, value in {"HOME": "/tmp", **environment}.items():
+            argv += ["--env", f"{name}={value}"]
         if self.gpus:
             argv += ["--gpus", "all"]
         return [*argv, self.image, "python", *KERNEL]

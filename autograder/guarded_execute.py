@@ -10,6 +10,10 @@
 - When the kernel dies (memory limit, segfault, ``os._exit``), the cell gets an
   error output and the rest of the notebook is skipped the same way, instead of
   failing the whole submission.
+- Output is capped per cell and per notebook as it arrives: text past the cap is
+  cut, larger displays are replaced by a note, errors keep their name (a failed
+  test stays failed), and the notebook's metadata counts the bytes cut, so neither
+  nbgrader nor the feedback ever holds a flood.
 """
 
 from __future__ import annotations
@@ -21,9 +25,24 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Any, Integer
 
+OUTPUT_CUT_KEY = "output_cut_bytes"
 CELL_TIMEOUT_ENAME = "CellTimeoutError"
 SUBMISSION_TIMEOUT_ENAME = "SubmissionTimeoutError"
 KERNEL_DIED_ENAME = "KernelDiedError"
+
+
+_OUTPUT_TYPES = {"stream", "display_data", "execute_result", "update_display_data", "error"}
+
+
+def _size(content: object) -> int:
+    """Characters of text in a message's content (data, text, tracebacks), roughly its size."""
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, dict):
+        return sum(_size(value) for value in content.values())
+    if isinstance(content, list):
+        return sum(_size(value) for value in content)
+    return 8
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:
@@ -39,19 +58,58 @@ class GuardedExecute(Execute):
     kernel_source = Any(
         None, allow_none=True, help="A callable giving a kernel already started, or None."
     ).tag(config=True)
+    cell_output_limit = Integer(2 * 1024**2, help="Bytes of output one cell keeps.").tag(
+        config=True
+    )
+    output_limit = Integer(16 * 1024**2, help="Bytes of output the notebook keeps.").tag(
+        config=True
+    )
 
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = time.monotonic() + self.submission_timeout
         self._cell_timeout = self.timeout
         self._stopped: str | None = None
-        if km is not None or self.kernel_source is None:
-            return super().preprocess(nb, resources, km)
-        km = self.kernel_source()
+        self._output_by_cell: dict[int, int] = {}
+        self._output_cut = 0
         try:
-            return super().preprocess(nb, resources, km)
+            if km is not None or self.kernel_source is None:
+                return super().preprocess(nb, resources, km)
+            km = self.kernel_source()
+            try:
+                return super().preprocess(nb, resources, km)
+            finally:
+                if km is not None and self.km is not None:
+                    self._cleanup_kernel()
         finally:
-            if km is not None and self.km is not None:
-                self._cleanup_kernel()
+            if self._output_cut:
+                nb.metadata.setdefault("autograder", {})[OUTPUT_CUT_KEY] = self._output_cut
+
+    def process_message(self, msg, cell, cell_index):
+        if msg.get("msg_type") in _OUTPUT_TYPES:
+            msg = self._capped(msg, cell_index)
+        return super().process_message(msg, cell, cell_index)
+
+    def _capped(self, msg: dict, cell_index: int) -> dict:
+        """``msg`` within what the cell and the notebook have left, else a cut copy."""
+        content = msg["content"]
+        size = _size(content)
+        used_by_cell = self._output_by_cell.get(cell_index, 0)
+        used = sum(self._output_by_cell.values())
+        room = max(0, min(self.cell_output_limit - used_by_cell, self.output_limit - used))
+        if size <= room:
+            self._output_by_cell[cell_index] = used_by_cell + size
+            return msg
+        self._output_cut += size - room
+        self._output_by_cell[cell_index] = used_by_cell + room
+        note = f"\n[output cut: {size - room} bytes past the output limit]\n"
+        if msg["msg_type"] == "stream":
+            content = {**content, "text": str(content.get("text", ""))[:room] + note}
+        elif msg["msg_type"] == "error":
+            evalue = str(content.get("evalue", ""))[:room]
+            content = {**content, "evalue": evalue + note, "traceback": [evalue + note]}
+        else:
+            return {**msg, "msg_type": "stream", "content": {"name": "stdout", "text": note}}
+        return {**msg, "content": content}
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from autograder import notebooks
+from autograder import intake, notebooks
 from autograder.course import Course
 
 RECORDS_DIR = "grading"
@@ -84,12 +84,8 @@ def load_all(course: Course, assignment: str) -> list[GradingRecord]:
 
 
 def folder_sha256(folder: Path) -> str:
-    """A hash of every file's name and bytes under ``folder``."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(folder)).encode() + b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    """A hash of everything under ``folder``, read without following links."""
+    return intake.tree_sha256(folder)
 
 
 def tests_sha256(course: Course, assignment: str) -> str:

@@ -24,9 +24,22 @@ class Autograder(Configurable):
     ).tag(config=True)
     workers = Integer(2, help="Submissions graded at once on this machine.").tag(config=True)
     submission_timeout = Integer(1800, help="Seconds for a whole submission.").tag(config=True)
-    memory_limit_mb = Integer(6144, help="Address-space limit of a kernel, MiB.").tag(config=True)
+    memory_limit_mb = Integer(
+        6144,
+        help="Memory of a kernel, MiB: each process's address space, and the whole sandbox "
+        "(children and tmpfs files included) through a memory cgroup.",
+    ).tag(config=True)
     max_processes = Integer(512, help="Processes and threads a kernel may have.").tag(config=True)
     cpu_time_limit = Integer(3600, help="CPU seconds a kernel may use.").tag(config=True)
+    scratch_limit_mb = Integer(
+        512, help="Size of each writable folder of a sandboxed kernel (tmpfs), MiB."
+    ).tag(config=True)
+    cell_output_limit_kb = Integer(
+        2048, help="Output one cell may keep in the graded notebook, KiB; the rest is cut."
+    ).tag(config=True)
+    output_limit_kb = Integer(
+        16384, help="Output the whole graded notebook may keep, KiB; the rest is cut."
+    ).tag(config=True)
     kernel_threads = Integer(
         0,
         help="Threads of a kernel's math libraries (BLAS, PyTorch, TensorFlow); "
@@ -60,6 +73,11 @@ def apply_kernel_environment() -> None:
     os.environ.update(KERNEL_ENVIRONMENT)
 
 
+def kernel_environment(threads: int, seed: int) -> dict[str, str]:
+    """Every variable grading sets for a kernel: a sandboxed kernel gets only these."""
+    return {**KERNEL_ENVIRONMENT, **thread_environment(threads), "AUTOGRADER_SEED": str(seed)}
+
+
 @dataclass(frozen=True)
 class Limits:
     """What a submission may use; hitting one is recorded as its reason."""
@@ -70,6 +88,9 @@ class Limits:
     max_processes: int
     cpu_seconds: int
     threads: int = 1
+    scratch_mb: int = 512
+    cell_output_kb: int = 2048
+    output_kb: int = 16384
 
 
 def load_config(course: Course) -> Config:
@@ -100,6 +121,9 @@ def limits_from(course: Course, settings: Autograder) -> Limits:
         max_processes=settings.max_processes,
         cpu_seconds=settings.cpu_time_limit,
         threads=settings.kernel_threads or cores_per_worker,
+        scratch_mb=settings.scratch_limit_mb,
+        cell_output_kb=settings.cell_output_limit_kb,
+        output_kb=settings.output_limit_kb,
     )
 
 

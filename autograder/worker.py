@@ -22,27 +22,25 @@ from nbgrader.preprocessors import Execute
 from nbgrader.utils import compute_checksum
 from traitlets.config import Config
 
-from autograder import notebooks, records
+from autograder import intake, notebooks, records
 from autograder.backends import make_backend
-from autograder.confine import remove_pids_cgroup
+from autograder.confine import CgroupEvents, cgroup_events, remove_cgroups
 from autograder.course import Course
-from autograder.early_kernel import EarlyKernel
+from autograder.early_kernel import EarlyKernel, PromptKernelManager
 from autograder.gradebook_merge import item_scores
 from autograder.guarded_execute import (
     CELL_TIMEOUT_ENAME,
     KERNEL_DIED_ENAME,
+    OUTPUT_CUT_KEY,
     SUBMISSION_TIMEOUT_ENAME,
     GuardedExecute,
 )
 from autograder.nbgrader_course import NbgraderCourse
-from autograder.settings import (
-    Limits,
-    apply_kernel_environment,
-    load_config,
-    thread_environment,
-)
+from autograder.settings import Limits, kernel_environment, load_config
 
 KERNEL_NAME = "autograder-kernel"
+MEMORY_REASON = "memory: the memory limit was hit"
+PROCESSES_REASON = "processes: the process limit was hit"
 
 
 @dataclass
@@ -74,7 +72,7 @@ def _write_kernelspec(jupyter_dir: Path, argv: list[str]) -> None:
 
 
 def _nbgrader_config(
-    course: Course, request: GradingRequest, limits: Limits, run_dir: Path
+    course: Course, request: GradingRequest, limits: Limits, ipc_dir: Path
 ) -> Config:
     config = load_config(course)
     config.CourseDirectory.root = str(course.root)
@@ -86,20 +84,27 @@ def _nbgrader_config(
     config.GuardedExecute.kernel_name = KERNEL_NAME
     config.GuardedExecute.timeout = limits.cell_timeout
     config.GuardedExecute.submission_timeout = limits.submission_timeout
+    config.GuardedExecute.cell_output_limit = limits.cell_output_kb * 1024
+    config.GuardedExecute.output_limit = limits.output_kb * 1024
     # Nothing in a graded kernel needs a clean exit; a graceful one waits on the process.
     config.GuardedExecute.shutdown_kernel = "immediate"
+    config.GuardedExecute.kernel_manager_class = PromptKernelManager
     # The kernel has no network: it talks over IPC sockets beside its connection file.
     config.KernelManager.transport = "ipc"
-    config.KernelManager.connection_file = str(run_dir / "kernel.json")
+    config.KernelManager.connection_file = str(ipc_dir / "kernel.json")
     return config
 
 
 def _reasons_from_outputs(folder: Path) -> list[str]:
-    """Limits hit and crashes, read from the error outputs of the graded notebook."""
+    """Limits hit and crashes, read from the graded notebook nbgrader wrote."""
 
     reasons: list[str] = []
     for path in sorted(folder.glob("*.ipynb")):
-        for cell in notebooks.read(path).cells:
+        notebook = notebooks.read(path)
+        cut = notebook.metadata.get("autograder", {}).get(OUTPUT_CUT_KEY, 0)
+        if cut:
+            reasons.append(f"output: {cut} bytes of output past the limit were cut")
+        for cell in notebook.cells:
             for output in cell.get("outputs", []):
                 if output.get("output_type") != "error":
                     continue
@@ -109,19 +114,27 @@ def _reasons_from_outputs(folder: Path) -> list[str]:
                 elif ename == SUBMISSION_TIMEOUT_ENAME:
                     reasons.append("timeout: the submission ran past its limit")
                 elif ename == "MemoryError":
-                    reasons.append("memory: the memory limit was hit")
+                    reasons.append(MEMORY_REASON)
                 elif ename == KERNEL_DIED_ENAME:
                     reasons.append("crash: the kernel died")
                 elif ename == "BlockingIOError" or "Resource temporarily unavailable" in evalue:
-                    reasons.append("processes: the process limit was hit")
-    return list(dict.fromkeys(reasons))
+                    reasons.append(PROCESSES_REASON)
+    return reasons
 
 
-def _cell_integrity(course: Course, request: GradingRequest) -> list[str]:
+def _reasons_from_cgroups(events: CgroupEvents) -> list[str]:
+    reasons = []
+    if events.oom_kills:
+        reasons.append(MEMORY_REASON)
+    if events.forks_refused:
+        reasons.append(PROCESSES_REASON)
+    return reasons
+
+
+def _cell_integrity(course: Course, request: GradingRequest, submitted: Path) -> list[str]:
     """Locked cells changed and graded cells missing, against the course's release."""
 
     reasons = []
-    submitted = course.root / "submitted" / request.student / request.assignment
     for released in sorted((course.release_dir / request.assignment).glob("*.ipynb")):
         path = submitted / released.name
         if not path.is_file():
@@ -151,6 +164,18 @@ def _invalid_notebooks(folder: Path) -> list[str]:
     return problems
 
 
+def _checked_submission(course: Course, request: GradingRequest, copy_root: Path) -> list[str]:
+    """Copy the submission into ``copy_root/<student>/<assignment>``; returns what was dropped.
+
+    Everything after this reads the copy: regular files only, nothing a link could
+    redirect, nothing a FIFO could block.
+    """
+    submitted = course.root / "submitted"
+    folder = submitted / request.student / request.assignment
+    intake.require_plain_folder(folder, submitted)
+    return intake.checked_copy(folder, copy_root / request.student / request.assignment)
+
+
 def grade(request: GradingRequest) -> records.GradingRecord:
     course = Course(Path(request.course_root))
     limits = Limits(**request.limits)
@@ -169,24 +194,35 @@ def grade(request: GradingRequest) -> records.GradingRecord:
         submission_sha256=records.folder_sha256(submitted),
         graded_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
-    invalid = _invalid_notebooks(submitted)
-    if invalid:
-        record.status, record.reasons, record.error = "error", invalid, invalid[0]
-        return record
     workdir = course.root / "autograded" / request.student / request.assignment
     with tempfile.TemporaryDirectory(prefix="autograder-kernel-") as tmp:
-        # The run folder's unique name also names the kernel's pids cgroup.
+        # The run folder's unique name also names the kernel's cgroups.
         run_dir = Path(tmp)
+        copy_root = run_dir / "submitted"
+        try:
+            dropped = _checked_submission(course, request, copy_root)
+        except intake.UnsafeFolder as error:
+            record.status, record.error = "error", str(error)
+            record.reasons = [f"invalid submission: {error}"]
+            return record
+        inputs = copy_root / request.student / request.assignment
+        invalid = _invalid_notebooks(inputs)
+        if invalid:
+            record.status, record.reasons, record.error = "error", dropped + invalid, invalid[0]
+            return record
+        # Only this folder is writable by the kernel; the kernelspec stays outside it.
+        ipc_dir = run_dir / "ipc"
+        ipc_dir.mkdir(mode=0o1777)
+        ipc_dir.chmod(0o1777)
         jupyter_dir = run_dir / "jupyter"
-        _write_kernelspec(jupyter_dir, backend.kernel_argv(workdir, run_dir, limits))
-        apply_kernel_environment()
-        os.environ.update(
-            thread_environment(limits.threads),
-            JUPYTER_PATH=str(jupyter_dir),
-            JUPYTER_RUNTIME_DIR=str(run_dir),
-            AUTOGRADER_SEED=str(request.seed),
-        )
-        config = _nbgrader_config(course, request, limits, run_dir)
+        environment = kernel_environment(limits.threads, request.seed)
+        argv = backend.kernel_argv(inputs, ipc_dir, limits, environment)
+        _write_kernelspec(jupyter_dir, argv)
+        os.environ.update(environment, JUPYTER_PATH=str(jupyter_dir), JUPYTER_RUNTIME_DIR=tmp)
+        config = _nbgrader_config(course, request, limits, ipc_dir)
+        config.CourseDirectory.submitted_directory = str(copy_root)
+        if backend.kernel_uid is not None:
+            config.PromptKernelManager.kernel_uid = backend.kernel_uid
         early_kernel = EarlyKernel(config, KERNEL_NAME, workdir)
         if "pre_convert_hook" not in config.Autograde:  # a course's own hook wins
             config.Autograde.pre_convert_hook = early_kernel.start
@@ -199,9 +235,10 @@ def grade(request: GradingRequest) -> records.GradingRecord:
             )
         finally:
             early_kernel.discard()
-        remove_pids_cgroup(run_dir.name)
+        events = cgroup_events(run_dir.name)
+        remove_cgroups(run_dir.name)
+        record.reasons = dropped + _cell_integrity(course, request, inputs)
     record.wall_seconds = round(time.perf_counter() - started, 2)
-    record.reasons = _cell_integrity(course, request)
     if not result["success"]:
         record.status = "error"
         record.error = "\n".join(
@@ -209,7 +246,8 @@ def grade(request: GradingRequest) -> records.GradingRecord:
         )[-4000:]
         record.reasons.append("crash: nbgrader could not grade the submission")
         return record
-    record.reasons += _reasons_from_outputs(workdir)
+    found = _reasons_from_outputs(workdir) + _reasons_from_cgroups(events)
+    record.reasons += list(dict.fromkeys(found))
 
     source = notebooks.read(course.source_notebook(request.assignment))
     manual = {item.name for item in notebooks.items(source) if item.manual}
