@@ -193,11 +193,16 @@ def feedback_command(assignment: str, release_: bool, course_root: Path | None) 
 
     course = Course.find(course_root)
     students = [r.student for r in records.load_all(course, assignment) if r.status == "graded"]
-    pages = feedback.generate_feedback(course, assignment, students)
+    pages, failures = feedback.generate_feedback(course, assignment, students)
     click.echo(f"{len(pages)} feedback file(s) under {course.root / 'feedback'}")
+    for student, reason in failures.items():
+        click.echo(f"no feedback for {student}: {reason}", err=True)
+    ready = [student for student in students if student not in failures]
     if release_:
-        feedback.release_feedback(course, assignment, students)
-        click.echo(f"feedback of {len(students)} student(s) released to the exchange")
+        feedback.release_feedback(course, assignment, ready)
+        click.echo(f"feedback of {len(ready)} student(s) released to the exchange")
+    if failures:
+        raise click.ClickException(f"feedback failed for {len(failures)} student(s)")
 
 
 @main.command("report")

@@ -94,7 +94,9 @@ def run_demo(
     say(f"grading 6 submissions with the {backend} back end, {workers} workers")
     graded = BatchGrader(demo, settings, limits_from(demo, settings)).grade(assignment, say=say)
     students = [r.student for r in graded if r.status == "graded"]
-    pages = feedback.generate_feedback(demo, assignment, students)
+    pages, failures = feedback.generate_feedback(demo, assignment, students)
+    for student, reason in failures.items():
+        say(f"no feedback for {student}: {reason}")
     page = report.write_report(demo, assignment)
     exported = export.export(demo, [assignment])
     say("")

@@ -1,13 +1,16 @@
 """Per-student feedback: nbgrader's HTML, with hidden tests kept hidden.
 
-Two preprocessors run inside nbgrader's own ``generate_feedback``: nbgrader's
-``ClearHiddenTests`` removes the hidden block from every test cell's source, and
-:class:`RedactTestOutputs` reduces each test cell's output to the test's outcome
-and its assertion message, because a traceback quotes the hidden source.
+Two preprocessors run inside nbgrader's own ``generate_feedback``:
+:class:`RedactTestOutputs` reduces each test cell's output to the test's outcome and
+its assertion message (a traceback quotes the hidden source), withholds outputs
+that could reveal hidden tests and keeps only inert output kinds; then nbgrader's
+``ClearHiddenTests`` removes the hidden block from every test cell's source. Student
+HTML in Markdown cells is sanitised by nbconvert.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
@@ -19,53 +22,161 @@ from traitlets.config import Config
 from autograder.course import Course
 from autograder.nbgrader_course import NbgraderCourse, require_success
 
+WITHHELD = "Output not shown in feedback: it was produced after hidden tests ran.\n"
+QUOTES_TEST = "Test failed. (The message is not shown: it quotes the hidden test.)\n"
+# Output kinds a feedback page shows; HTML, SVG, JavaScript, Markdown and widgets are
+# dropped, since student code wrote them and TAs open these pages.
+SHOWN_DATA = ("text/plain", "image/png", "image/jpeg")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
+_MIN_QUOTED_LINE = 12
+
 
 def _is_test_cell(cell: NotebookNode) -> bool:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
 
 
+def _is_solution_cell(cell: NotebookNode) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+
+
+def hidden_test_lines(notebook: NotebookNode) -> set[str]:
+    """Lines of the hidden blocks of the test cells long enough to recognise when quoted."""
+    lines: set[str] = set()
+    for cell in notebook.cells:
+        if not _is_test_cell(cell):
+            continue
+        hidden = False
+        for line in cell.source.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("### BEGIN HIDDEN TESTS"):
+                hidden = True
+            elif stripped.startswith("### END HIDDEN TESTS"):
+                hidden = False
+            elif hidden and len(stripped) >= _MIN_QUOTED_LINE:
+                lines.add(stripped)
+    return lines
+
+
+def _output_text(output: NotebookNode) -> str:
+    parts = [str(output.get("text", "")), str(output.get("evalue", ""))]
+    parts += [str(line) for line in output.get("traceback", [])]
+    parts += [str(value) for value in output.get("data", {}).values()]
+    return "\n".join(parts)
+
+
+def _inert(output: NotebookNode) -> NotebookNode | None:
+    """``output`` with only plain text and checked images, or None when nothing is left."""
+    if output.get("output_type") not in ("display_data", "execute_result"):
+        return output
+    data = {
+        kind: value
+        for kind, value in output.get("data", {}).items()
+        if kind in SHOWN_DATA and (kind == "text/plain" or _BASE64.match(str(value)))
+    }
+    if not data:
+        return None
+    return NotebookNode({**output, "data": data, "metadata": {}})
+
+
 class RedactTestOutputs(NbGraderPreprocessor):
-    """Test cells keep only ``Name: message`` of an error, or a pass line."""
+    """What a feedback page may show of each cell's outputs.
+
+    - Test cells keep only ``Name: message`` of an error, or a pass line; a message
+      that quotes a hidden test is withheld.
+    - Solution cells after the first test cell lose their outputs: code there can
+      print IPython's input history, which holds the tests that ran.
+    - Any output that quotes a hidden test line is withheld; what is left keeps only
+      plain text and images.
+    """
+
+    def preprocess(self, nb, resources):
+        self._hidden = hidden_test_lines(nb)
+        self._after_test = False
+        return super().preprocess(nb, resources)
+
+    def _quotes_test(self, text: str) -> bool:
+        return any(line in text for line in self._hidden)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        if _is_test_cell(cell):
+            self._after_test = True
+            cell.outputs = [self._test_outcome(cell)]
+            return cell, resources
+        if self._after_test and _is_solution_cell(cell) and cell.get("outputs"):
+            cell.outputs = [_stream("stdout", WITHHELD)]
+            return cell, resources
+        outputs = []
+        for output in cell.get("outputs", []):
+            if self._quotes_test(_output_text(output)):
+                outputs.append(_stream("stdout", WITHHELD))
+            elif (kept := _inert(output)) is not None:
+                outputs.append(kept)
+        cell.outputs = outputs
+        return cell, resources
+
+    def _test_outcome(self, cell: NotebookNode) -> NotebookNode:
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if not errors:
+            return _stream("stdout", "Test passed.\n")
+        error = errors[-1]
+        summary = f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".rstrip(": ")
+        if self._quotes_test(summary):
+            return _stream("stderr", QUOTES_TEST)
+        return _stream("stderr", f"Test failed. {summary}\n")
+
+
+def _stream(name: str, text: str) -> NotebookNode:
+    return NotebookNode(output_type="stream", name=name, text=text)
+
+
+class ClearHiddenTestsInTestCells(ClearHiddenTests):
+    """nbgrader's ClearHiddenTests on test cells only.
+
+    A student's own cell that contains the hidden-test marker is theirs to show, and
+    must not stop the page (nbgrader raises on an unmatched marker).
+    """
 
     def preprocess_cell(self, cell, resources, index):
         if not _is_test_cell(cell):
             return cell, resources
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if errors:
-            error = errors[-1]
-            summary = f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".rstrip(": ")
-            cell.outputs = [
-                NotebookNode(output_type="stream", name="stderr", text=f"Test failed. {summary}\n")
-            ]
-        else:
-            cell.outputs = [
-                NotebookNode(output_type="stream", name="stdout", text="Test passed.\n")
-            ]
-        return cell, resources
+        return super().preprocess_cell(cell, resources, index)
 
 
 def configure_feedback(config: Config) -> None:
-    """nbgrader's feedback steps with hidden tests removed and test outputs redacted."""
+    """nbgrader's feedback steps with hidden tests removed and outputs made safe."""
     config.GenerateFeedback.preprocessors = [
         GetGrades,
-        ClearHiddenTests,
         RedactTestOutputs,
+        ClearHiddenTestsInTestCells,
         CSSHTMLHeaderPreprocessor,
     ]
     config.ClearHiddenTests.enforce_metadata = False
+    # Markdown cells are the student's too: their HTML is cleaned as well.
+    config.HTMLExporter.sanitize_html = True
 
 
-def generate_feedback(course: Course, assignment: str, students: list[str]) -> list[Path]:
-    """nbgrader's feedback for each student; returns the HTML files written."""
+def generate_feedback(
+    course: Course, assignment: str, students: list[str]
+) -> tuple[list[Path], dict[str, str]]:
+    """nbgrader's feedback for each student: the HTML files written, and who failed why.
+
+    One student's page that cannot be made is that student's error; the others go on.
+    """
     api = NbgraderCourse.for_course(course).api()
     configure_feedback(api.config)
     written: list[Path] = []
+    failures: dict[str, str] = {}
     for student in students:
         result = api.generate_feedback(assignment, student, force=True)
-        require_success(result, f"feedback for {student}")
+        if not result["success"]:
+            log = (result.get("error") or result.get("log") or "").strip()
+            failures[student] = log.splitlines()[-1] if log else "nbgrader gave no reason"
+            continue
         written += sorted((course.root / "feedback" / student / assignment).glob("*.html"))
-    return written
+    return written, failures
 
 
 def release_feedback(course: Course, assignment: str, students: list[str]) -> None:

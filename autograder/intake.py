@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,10 @@ from pathlib import Path
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_TOTAL_BYTES = 256 * 1024 * 1024
 MAX_ENTRIES = 2000
+# Left out without a word, as nbgrader's own exchange does.
+IGNORED = {".ipynb_checkpoints", "__pycache__"}
+# Names a submission's files may have: they reach HTML pages and command lines.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,200}$")
 _CHUNK = 1024 * 1024
 _KINDS = {
     stat.S_IFLNK: "a symbolic link",
@@ -95,6 +100,7 @@ def checked_copy(
     or :data:`MAX_ENTRIES` entries are left out, each with a one-line reason.
     """
     dropped: list[str] = []
+    unsafe_folders: set[Path] = set()  # and ignored ones: their content is skipped
     total = 0
     target.mkdir(parents=True, exist_ok=True)
     for count, (relative, info) in enumerate(_entries(source)):
@@ -102,6 +108,15 @@ def checked_copy(
         if count >= MAX_ENTRIES:
             dropped.append(f"dropped: more than {MAX_ENTRIES} files in the submission")
             break
+        if relative.name in IGNORED or any(parent in unsafe_folders for parent in relative.parents):
+            if stat.S_ISDIR(info.st_mode):
+                unsafe_folders.add(relative)
+            continue
+        if not SAFE_NAME.match(relative.name):
+            dropped.append(f"dropped: {name!a} has characters a file name may not have")
+            if stat.S_ISDIR(info.st_mode):
+                unsafe_folders.add(relative)
+            continue
         if stat.S_ISDIR(info.st_mode):
             (target / relative).mkdir()
             continue
