@@ -217,7 +217,9 @@ def main(argv: list[str] | None = None) -> None:
         print("autograder.confine: no memory cgroup; per-process RLIMIT_AS only", file=sys.stderr)
     if args.seccomp:
         command = [command[0], "--seccomp", str(_seccomp_descriptor()), *command[1:]]
-    os.execvp(command[0], command)
+    # The sandbox's first process keeps the environment it was started with, and a
+    # kernel running as the grader's user could read it from /proc: pass on PATH only.
+    os.execvpe(command[0], command, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
 
 
 if __name__ == "__main__":
