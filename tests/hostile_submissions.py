@@ -101,6 +101,7 @@ MEMORY_BY_CHILDREN = (
     "    os.waitpid(pid, 0)\n"
 )
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+HTML_FILE_NAME = "<img src=x onerror=alert(1)>.ipynb"
 
 
 def attacks(scratch_mb: int) -> dict[str, Attack]:
@@ -232,8 +233,8 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
         ),
         "submitted-html-file-name": Attack(
             {"relu": RELU, "double": DOUBLE},
-            reasons=(f"dropped: {XSS + '.ipynb'!a} has characters a file name may not have",),
-            files={XSS + ".ipynb": ("notebook",)},
+            reasons=(f"dropped: {HTML_FILE_NAME!a} has characters a file name may not have",),
+            files={HTML_FILE_NAME: ("notebook",)},
         ),
         # Disk: every writable folder is a size-capped tmpfs.
         "fills-working-folder": Attack(probe(fill(".", 4 * scratch_mb, scratch_mb))),
