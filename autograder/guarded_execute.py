@@ -108,7 +108,9 @@ class GuardedExecute(Execute):
             evalue = str(content.get("evalue", ""))[:room]
             content = {**content, "evalue": evalue + note, "traceback": [evalue + note]}
         else:
-            return {**msg, "msg_type": "stream", "content": {"name": "stdout", "text": note}}
+            header = {**msg["header"], "msg_type": "stream"}
+            stream = {"name": "stdout", "text": note}
+            return {**msg, "header": header, "msg_type": "stream", "content": stream}
         return {**msg, "content": content}
 
     def preprocess_cell(self, cell, resources, index):

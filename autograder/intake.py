@@ -1,7 +1,7 @@
 """Reading what students wrote without trusting it: checked copies and hashes.
 
 A submission folder may hold anything a student, a broken upload or a hostile kernel
-could leave: symbolic or hard links to files the grader can read, FIFOs that block a
+could leave: symbolic links to files the grader can read, FIFOs that block a
 reader, device nodes, sockets, huge files. The grader only ever reads a submission
 through :func:`checked_copy` (regular files opened with ``O_NOFOLLOW``, size-capped;
 everything else is dropped with a reason) and hashes it with :func:`tree_sha256`,
@@ -95,8 +95,7 @@ def checked_copy(
 ) -> list[str]:
     """Copy the folders and regular files of ``source`` into ``target``; returns what was dropped.
 
-    Links (symbolic or hard: a file with more than one name may be someone else's),
-    special files, files over ``max_file_bytes`` and anything past ``max_total_bytes``
+    Symbolic links, special files, files over ``max_file_bytes`` and anything past ``max_total_bytes``
     or :data:`MAX_ENTRIES` entries are left out, each with a one-line reason.
     """
     dropped: list[str] = []
@@ -122,9 +121,6 @@ def checked_copy(
             continue
         if not stat.S_ISREG(info.st_mode):
             dropped.append(f"dropped: {name} is {_kind(info.st_mode)}")
-            continue
-        if info.st_nlink > 1:
-            dropped.append(f"dropped: {name} is a hard link")
             continue
         if info.st_size > max_file_bytes or total + info.st_size > max_total_bytes:
             dropped.append(f"dropped: {name} is too large ({info.st_size} bytes)")

@@ -94,8 +94,10 @@ MEMORY_BY_CHILDREN = (
     "for _ in range(3):\n"
     "    pid = os.fork()\n"
     "    if pid == 0:\n"
-    "        hog = bytearray(b'\\x01') * (450 * 2**20)\n"
-    "        os._exit(0)\n"
+    "        try:\n"
+    "            hog = bytearray(b'\\x01') * (600 * 2**20)\n"
+    "        finally:\n"
+    "            os._exit(0)\n"
     "    children.append(pid)\n"
     "for pid in children:\n"
     "    os.waitpid(pid, 0)\n"
@@ -195,7 +197,9 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
                 "except OSError:\n    pass"
             )
         ),
-        "fifo-in-working-folder": Attack(then_double("os.mkfifo('zz.ipynb')")),
+        "fifo-in-working-folder": Attack(
+            then_double("try:\n    os.mkfifo('zz.ipynb')\nexcept OSError:\n    pass")
+        ),
         "socket-in-working-folder": Attack(
             then_double("socket.socket(socket.AF_UNIX).bind('zz-socket.ipynb')")
         ),
@@ -211,15 +215,13 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
         "submitted-notebook-is-symlink": Attack(
             {},
             score=0,
-            reasons=("dropped: tiny.ipynb is a symbolic link", "missing notebook: tiny.ipynb"),
-            files={"tiny.ipynb": ("symlink", "victim-1")},
-        ),
-        "submitted-hardlink-to-classmate": Attack(
-            probe(
-                "try:\n    escaped = 'cells' in open('copy.txt').read()\nexcept OSError:\n    pass"
+            status="error",
+            reasons=(
+                "dropped: tiny.ipynb is a symbolic link",
+                "missing notebook: tiny.ipynb",
+                "crash: nbgrader could not grade the submission",
             ),
-            reasons=("dropped: copy.txt is a hard link",),
-            files={"copy.txt": ("hardlink", "victim-2")},
+            files={"tiny.ipynb": ("symlink", "victim-1")},
         ),
         "submitted-fifo": Attack(
             {"relu": RELU, "double": DOUBLE},
@@ -243,7 +245,7 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
         # Memory: the whole sandbox is one memory cgroup.
         "memory-by-children": Attack(then_double(MEMORY_BY_CHILDREN), reasons=(MEMORY,)),
         # Output floods are cut before nbgrader or the feedback sees them.
-        "one-huge-line": Attack(then_double("print('x' * 64 * 2**20)"), reasons=(OUTPUT_PREFIX,)),
+        "one-huge-line": Attack(then_double("print('x' * 16 * 2**20)"), reasons=(OUTPUT_PREFIX,)),
         "many-prints": Attack(
             then_double("for i in range(300_000):\n    print(i)"), reasons=(OUTPUT_PREFIX,)
         ),

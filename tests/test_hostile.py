@@ -39,7 +39,7 @@ SCRATCH_MB = 64
 LIMITS = {
     "cell_timeout": 30,
     "submission_timeout": 90,
-    "memory_mb": 1024,
+    "memory_mb": 1536,
     "max_processes": 200,
     "scratch_mb": SCRATCH_MB,
     "cell_output_kb": 256,
@@ -146,6 +146,8 @@ def test_hostile_submissions_earn_what_their_answers_earn_and_harm_no_one(
     monkeypatch.setenv(SECRET_ENVIRONMENT, "grader-only")
     suite = attacks(SCRATCH_MB)
     assert len(suite) >= 40
+    if os.environ.get("HOSTILE_ONLY"):  # a quicker run of some attacks while working on them
+        suite = {name: suite[name] for name in os.environ["HOSTILE_ONLY"].split(",")}
     submit(tiny_course, suite)
     protected = ["source", "release", "nbgrader_config.py", "submitted"]
     before = {name: tree_digest(tiny_course.root / name) for name in protected}
@@ -177,6 +179,8 @@ def test_hostile_submissions_earn_what_their_answers_earn_and_harm_no_one(
     if feedback.returncode != 0:
         failures.append(f"feedback failed: {feedback.stderr.strip()[-300:]}")
     for page in sorted((tiny_course.root / "feedback").rglob("*")):
+        if page.is_dir() and not page.is_symlink():
+            continue
         if page.is_symlink() or not page.is_file():
             failures.append(f"feedback holds a link or special file: {page.name}")
             continue
