@@ -10,6 +10,7 @@ HTML in Markdown cells is sanitised by nbconvert.
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 from nbgrader.preprocessors.getgrades import GetGrades
 from traitlets.config import Config
 
+from autograder import notebooks
 from autograder.course import Course
 from autograder.nbgrader_course import NbgraderCourse, require_success
 
@@ -27,6 +29,7 @@ QUOTES_TEST = "Test failed. (The message is not shown: it quotes the hidden test
 # Output kinds a feedback page shows; HTML, SVG, JavaScript, Markdown and widgets are
 # dropped, since student code wrote them and TAs open these pages.
 SHOWN_DATA = ("text/plain", "image/png", "image/jpeg")
+_SCRIPT_URL = re.compile(r"(?i)\b(java|vb)script\s*:|\bdata\s*:")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
 _MIN_QUOTED_LINE = 12
 
@@ -132,6 +135,22 @@ def _stream(name: str, text: str) -> NotebookNode:
     return NotebookNode(output_type="stream", name=name, text=text)
 
 
+class InertMarkdown(NbGraderPreprocessor):
+    """Markdown a student could have written is shown as text, not as HTML.
+
+    nbgrader's feedback page renders a free-response cell itself, without nbconvert's
+    sanitiser: tags are escaped and script URLs in links disabled in every Markdown
+    cell that is not locked (locked cells nbgrader restored from the instructor's).
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "markdown" or notebooks.nbgrader_meta(cell).get("locked"):
+            return cell, resources
+        cell.source = _SCRIPT_URL.sub("blocked:", html.escape(cell.source, quote=False))
+        cell.pop("attachments", None)
+        return cell, resources
+
+
 class ClearHiddenTestsInTestCells(ClearHiddenTests):
     """nbgrader's ClearHiddenTests on test cells only.
 
@@ -150,6 +169,7 @@ def configure_feedback(config: Config) -> None:
     config.GenerateFeedback.preprocessors = [
         GetGrades,
         RedactTestOutputs,
+        InertMarkdown,
         ClearHiddenTestsInTestCells,
         CSSHTMLHeaderPreprocessor,
     ]

@@ -95,8 +95,9 @@ def checked_copy(
 ) -> list[str]:
     """Copy the folders and regular files of ``source`` into ``target``; returns what was dropped.
 
-    Symbolic links, special files, files over ``max_file_bytes`` and anything past ``max_total_bytes``
-    or :data:`MAX_ENTRIES` entries are left out, each with a one-line reason.
+    Symbolic links, special files, unsafe names, files over ``max_file_bytes`` and
+    anything past ``max_total_bytes`` or :data:`MAX_ENTRIES` entries are left out,
+    each with a one-line reason.
     """
     dropped: list[str] = []
     unsafe_folders: set[Path] = set()  # and ignored ones: their content is skipped

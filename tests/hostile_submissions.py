@@ -19,15 +19,15 @@ MEMORY = "memory: the memory limit was hit"
 OUTPUT_PREFIX = "output: "
 VICTIMS = ("victim-1", "victim-2", "victim-3", "victim-4")
 VICTIM_NOTEBOOK = "{root}/submitted/{victim}/tiny/tiny.ipynb"
-# What no feedback page may contain: hidden tests, the answer key, live script.
+# What no feedback page may contain: hidden tests, the answer key, live (unescaped) script.
 FORBIDDEN_IN_FEEDBACK = (
     "HIDDEN-RELU-SECRET",
     "HIDDEN-DOUBLE-SECRET",
     "BEGIN SOLUTION",
     "<script>alert",
-    "onerror=alert",
-    'onload="alert',
-    "alert(1)</script",
+    "<img src=x onerror",
+    '<svg xmlns="http://www.w3.org/2000/svg" onload',
+    "javascript:alert",
 )
 
 
@@ -103,6 +103,7 @@ MEMORY_BY_CHILDREN = (
     "    os.waitpid(pid, 0)\n"
 )
 XSS = "<script>alert(1)</script><img src=x onerror=alert(1)>"
+XSS_MARKDOWN = XSS + "\n\n[a link](javascript:alert(1))"
 HTML_FILE_NAME = "<img src=x onerror=alert(1)>.ipynb"
 
 
@@ -277,7 +278,7 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
             )
         ),
         "script-in-free-response": Attack(
-            {"relu": RELU, "double": DOUBLE, "explain": f"Because.\n\n{XSS}"}
+            {"relu": RELU, "double": DOUBLE, "explain": f"Because.\n\n{XSS_MARKDOWN}"}
         ),
         "hidden-test-marker-in-solution": Attack(
             {"relu": "### BEGIN HIDDEN TESTS\n" + RELU, "double": DOUBLE}
