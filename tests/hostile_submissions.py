@@ -58,6 +58,10 @@ def tried(statement: str) -> str:
     return f"try:\n    {statement}\n    escaped = True\nexcept Exception:\n    pass"
 
 
+# A device node made is removed at once: the probe only needs to know it could be made.
+DISCARD_NODE = (
+    "\nfor node in ('disk', 'mem'):\n    if os.path.lexists(node):\n        os.remove(node)"
+)
 LIBC = "libc = ctypes.CDLL(None, use_errno=True)\n"
 STATUS = "status = open('/proc/self/status').read()\n"
 ALL_ENVIRONMENTS = (
@@ -135,10 +139,10 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
         "new-user-namespace": Attack(probe(LIBC + "escaped = libc.unshare(0x10000000) == 0")),
         "new-mount-namespace": Attack(probe(LIBC + "escaped = libc.unshare(0x00020000) == 0")),
         "makes-block-device": Attack(
-            probe(tried("os.mknod('disk', stat.S_IFBLK | 0o600, os.makedev(8, 0))"))
+            probe(tried("os.mknod('disk', stat.S_IFBLK | 0o600, os.makedev(8, 0))") + DISCARD_NODE)
         ),
         "makes-char-device": Attack(
-            probe(tried("os.mknod('mem', stat.S_IFCHR | 0o600, os.makedev(1, 1))"))
+            probe(tried("os.mknod('mem', stat.S_IFCHR | 0o600, os.makedev(1, 1))") + DISCARD_NODE)
         ),
         "host-paths-in-mountinfo": Attack(
             probe("escaped = '{root}' in open('/proc/self/mountinfo').read()")
