@@ -34,15 +34,19 @@ KERNEL_DIED_ENAME = "KernelDiedError"
 _OUTPUT_TYPES = {"stream", "display_data", "execute_result", "update_display_data", "error"}
 
 
-def _size(content: object) -> int:
-    """Characters of text in a message's content (data, text, tracebacks), roughly its size."""
-    if isinstance(content, str):
-        return len(content)
-    if isinstance(content, dict):
-        return sum(_size(value) for value in content.values())
-    if isinstance(content, list):
-        return sum(_size(value) for value in content)
-    return 8
+def _size(content: dict) -> int:
+    """Characters of what a message shows (text, data, error), roughly its size."""
+    return sum(_characters(content.get(key)) for key in ("text", "data", "evalue", "traceback"))
+
+
+def _characters(value: object) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_characters(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(_characters(item) for item in value)
+    return 0
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:

@@ -24,53 +24,120 @@ from autograder.settings import (
 )
 
 LIMITS = Limits(
-    cell_timeout=60, submission_timeout=600, memory_mb=4096, max_processes=256, cpu_seconds=900
+    cell_timeout=60,
+    submission_timeout=600,
+    memory_mb=4096,
+    max_processes=256,
+    cpu_seconds=900,
+    scratch_mb=128,
 )
-WORK = Path("/course/autograded/alice/forward_pass")
-RUN = Path("/tmp/autograder-kernel-abc")
+IPC = Path("/tmp/autograder-kernel-abc/ipc")
+ENVIRONMENT = {"AUTOGRADER_SEED": "7", **thread_environment(2)}
 
 
-def test_docker_command_line_is_exact() -> None:
-    argv = DockerBackend("intro-dl-autograder:cpu", cpus=2).kernel_argv(WORK, RUN, LIMITS)
+@pytest.fixture()
+def inputs(tmp_path: Path) -> Path:
+    """A checked copy of a submission: a notebook and a data file in a folder."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "points.csv").write_text("1,2\n")
+    (tmp_path / "forward_pass.ipynb").write_text("{}")
+    return tmp_path
+
+
+def test_docker_command_line_is_exact(inputs: Path) -> None:
+    argv = DockerBackend("intro-dl-autograder:cpu", cpus=2).kernel_argv(
+        inputs, IPC, LIMITS, ENVIRONMENT
+    )
     assert argv == [
         "docker", "run", "--rm",
         "--network", "none",
-        "--read-only", "--tmpfs", "/tmp",
+        "--read-only",
+        "--user", "65534:65534", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "--tmpfs", "/tmp:size=128m,mode=1777",
+        "--tmpfs", "/grade/submission:size=128m,mode=1777",
         "--memory=4096m", "--memory-swap=4096m",
         "--cpus=2", "--pids-limit=256", "--ulimit=cpu=900",
-        "--volume", "/course/autograded/alice/forward_pass:/grade/submission",
-        "--volume", "/tmp/autograder-kernel-abc:/tmp/autograder-kernel-abc",
+        "--volume", f"{inputs}/data/points.csv:/grade/submission/data/points.csv:ro",
+        "--volume", f"{inputs}/forward_pass.ipynb:/grade/submission/forward_pass.ipynb:ro",
+        "--volume", f"{IPC}:{IPC}",
         "--workdir", "/grade/submission",
         "--env", "HOME=/tmp",
-        "--env", "AUTOGRADER_SEED",
-        "--env", "OMP_NUM_THREADS", "--env", "OPENBLAS_NUM_THREADS", "--env", "MKL_NUM_THREADS",
-        "--env", "TF_NUM_INTRAOP_THREADS", "--env", "TF_NUM_INTEROP_THREADS",
+        "--env", "AUTOGRADER_SEED=7",
+        "--env", "OMP_NUM_THREADS=2", "--env", "OPENBLAS_NUM_THREADS=2",
+        "--env", "MKL_NUM_THREADS=2",
+        "--env", "TF_NUM_INTRAOP_THREADS=2", "--env", "TF_NUM_INTEROP_THREADS=2",
         "intro-dl-autograder:cpu",
         "python", "-m", "ipykernel_launcher", "-f", "{connection_file}",
     ]  # fmt: skip
 
 
-def test_docker_asks_for_gpus_only_when_told() -> None:
-    with_gpus = DockerBackend("intro-dl-autograder:gpu", gpus=True).kernel_argv(WORK, RUN, LIMITS)
+def test_docker_asks_for_gpus_only_when_told(inputs: Path) -> None:
+    with_gpus = DockerBackend("intro-dl-autograder:gpu", gpus=True).kernel_argv(
+        inputs, IPC, LIMITS, ENVIRONMENT
+    )
     assert with_gpus[with_gpus.index("--gpus") + 1] == "all"
-    without = DockerBackend("intro-dl-autograder:cpu").kernel_argv(WORK, RUN, LIMITS)
+    without = DockerBackend("intro-dl-autograder:cpu").kernel_argv(inputs, IPC, LIMITS, {})
     assert "--gpus" not in without
 
 
-def test_sandbox_unshares_network_and_pids_and_binds_only_the_workdir_writable() -> None:
-    argv = SandboxBackend().kernel_argv(WORK, RUN, LIMITS)
+def _bwrap(argv: list[str]) -> list[str]:
+    return argv[argv.index("bwrap") : argv.index("--", argv.index("bwrap"))]
+
+
+def test_sandbox_runs_the_kernel_as_nobody_without_capabilities_when_root(inputs: Path) -> None:
+    argv = SandboxBackend(as_root=True).kernel_argv(inputs, IPC, LIMITS, ENVIRONMENT)
     assert argv[:3] == [sys.executable, "-m", "autograder.confine"]
     assert "--memory-mb=4096" in argv and "--max-processes=256" in argv
-    assert f"--cgroup={RUN.name}" in argv
-    bwrap = argv[argv.index("bwrap") :]
-    for flag in ("--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session"):
+    assert "--seccomp" in argv[: argv.index("bwrap")]
+    assert f"--cgroup={IPC.parent.name}" in argv
+    drop = argv[argv.index("setpriv") : argv.index(sys.executable, 1)]
+    assert drop == [
+        "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+        "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+    ]  # fmt: skip
+    bwrap = _bwrap(argv)
+    for flag in ("--unshare-net", "--unshare-pid", "--die-with-parent", "--clearenv"):
         assert flag in bwrap
-    writable = [bwrap[i + 1] for i, arg in enumerate(bwrap) if arg == "--bind"]
-    assert writable == [str(WORK), str(RUN)]
-    assert bwrap[bwrap.index("--tmpfs") + 1] == "/tmp"
-    assert bwrap.index("--tmpfs") < bwrap.index("--ro-bind"), "/tmp must not hide Python"
-    assert bwrap[bwrap.index("--chdir") + 1] == str(WORK)
+    assert "--unshare-user" not in bwrap, "a user namespace would map nobody to nothing"
     assert argv[-4:] == ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def test_sandbox_as_a_user_runs_in_a_user_namespace_that_cannot_make_another(
+    inputs: Path,
+) -> None:
+    argv = SandboxBackend(as_root=False).kernel_argv(inputs, IPC, LIMITS, ENVIRONMENT)
+    bwrap = _bwrap(argv)
+    assert "--unshare-user" in bwrap and "--disable-userns" in bwrap
+    assert "setpriv" not in argv
+
+
+def test_sandbox_writes_only_to_its_ipc_folder_and_size_capped_tmpfs(inputs: Path) -> None:
+    bwrap = _bwrap(SandboxBackend().kernel_argv(inputs, IPC, LIMITS, ENVIRONMENT))
+    writable = [bwrap[i + 1] for i, arg in enumerate(bwrap) if arg in ("--bind", "--dev-bind")]
+    assert [path for path in writable if not path.startswith("/dev/nvidia")] == [str(IPC)]
+    tmpfs = {bwrap[i + 1]: bwrap[i - 1] for i, arg in enumerate(bwrap) if arg == "--tmpfs"}
+    size = str(128 * 1024 * 1024)
+    assert {path: tmpfs[path] for path in ("/tmp", "/dev/shm", "/grade/submission")} == {
+        "/tmp": size,
+        "/dev/shm": size,
+        "/grade/submission": size,
+    }
+    readonly_inputs = [bwrap[i + 1 : i + 3] for i, arg in enumerate(bwrap) if arg == "--ro-bind"]
+    assert [str(inputs / "data/points.csv"), "/grade/submission/data/points.csv"] in readonly_inputs
+    assert bwrap[bwrap.index("--chdir") + 1] == "/grade/submission"
+    assert bwrap.index("--tmpfs") < bwrap.index(str(sys.prefix)), "/tmp must not hide Python"
+    assert "/sys" not in [bwrap[i + 1] for i, arg in enumerate(bwrap) if arg == "--ro-bind"]
+
+
+def test_sandbox_environment_is_only_what_grading_sets(
+    inputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRADER_SECRET", "x")
+    bwrap = _bwrap(SandboxBackend().kernel_argv(inputs, IPC, LIMITS, ENVIRONMENT))
+    variables = {bwrap[i + 1]: bwrap[i + 2] for i, arg in enumerate(bwrap) if arg == "--setenv"}
+    assert "--clearenv" in bwrap
+    assert variables["AUTOGRADER_SEED"] == "7" and variables["OMP_NUM_THREADS"] == "2"
+    assert "GRADER_SECRET" not in variables and variables["HOME"] == "/tmp"
 
 
 def test_sandbox_does_not_expose_the_course_source(course) -> None:
@@ -79,11 +146,11 @@ def test_sandbox_does_not_expose_the_course_source(course) -> None:
     assert str(course.source_dir) not in readable
 
 
-def test_local_says_it_is_not_isolated() -> None:
+def test_local_says_it_is_not_isolated(inputs: Path) -> None:
     backend = LocalBackend()
     assert not backend.isolated
     assert "NOT isolated" in backend.describe()
-    assert backend.kernel_argv(WORK, RUN, LIMITS)[0] == sys.executable
+    assert backend.kernel_argv(inputs, IPC, LIMITS, ENVIRONMENT)[0] == sys.executable
 
 
 def test_unknown_backend_is_rejected() -> None:
@@ -92,10 +159,10 @@ def test_unknown_backend_is_rejected() -> None:
         make_backend("vm")
 
 
-def test_sandboxed_kernels_read_the_trusted_font_list() -> None:
+def test_sandboxed_kernels_read_the_trusted_font_list(inputs: Path) -> None:
     font_list = matplotlib_font_list()
     assert font_list is not None and font_list.is_file()
-    bwrap = SandboxBackend().kernel_argv(WORK, RUN, LIMITS)
+    bwrap = SandboxBackend().kernel_argv(inputs, IPC, LIMITS, ENVIRONMENT)
     at = bwrap.index(str(font_list))
     assert bwrap[at - 1 : at + 2] == [
         "--ro-bind",

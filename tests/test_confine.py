@@ -1,4 +1,4 @@
-"""The limits wrapper on its own: processes, memory, CPU time."""
+"""The limits wrapper on its own: processes, memory (per process and per sandbox), CPU time."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from autograder.confine import pids_cgroup, remove_pids_cgroup
+from autograder.confine import cgroup_events, pids_cgroup, remove_cgroups
 
 CONFINE = [sys.executable, "-m", "autograder.confine"]
 
@@ -33,7 +33,7 @@ def test_a_fork_bomb_hits_the_process_limit() -> None:
         "    print('limited at', count)\n"
     )
     result = _run(["--max-processes=40", "--cgroup=test-fork-bomb"], code)
-    remove_pids_cgroup("test-fork-bomb")
+    remove_cgroups("test-fork-bomb")
     assert "limited at" in result.stdout, result.stderr
     assert int(result.stdout.split()[-1]) < 40
 
@@ -66,11 +66,58 @@ def test_cgroups_left_behind_are_removed_once_empty() -> None:
         while not (stale.parent / "test-busy" / "cgroup.procs").is_file():
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        remove_pids_cgroup("test-finished", wait_seconds=0, stale_after=0)
+        remove_cgroups("test-finished", wait_seconds=0, stale_after=0)
         assert not stale.exists()
         assert (stale.parent / "test-busy").is_dir(), "a cgroup in use must stay"
     finally:
         busy.kill()
         busy.wait()
-    remove_pids_cgroup("test-busy")
+    remove_cgroups("test-busy")
     assert not (stale.parent / "test-busy").exists()
+
+
+def test_children_together_hit_the_sandbox_memory_limit() -> None:
+    code = (
+        "import os\n"
+        "children = []\n"
+        "for _ in range(3):\n"
+        "    pid = os.fork()\n"
+        "    if pid == 0:\n"
+        "        try:\n"
+        "            hog = bytearray(b'\\x01') * (200 * 2**20)\n"
+        "        finally:\n"
+        "            os._exit(0)\n"
+        "    children.append(pid)\n"
+        "print(sorted(os.waitpid(pid, 0)[1] for pid in children))\n"
+    )
+    result = _run(["--memory-mb=400", "--max-processes=20", "--cgroup=test-memory"], code)
+    events = cgroup_events("test-memory")
+    remove_cgroups("test-memory")
+    assert "9]" in result.stdout, "one child must have been killed"
+    assert events.oom_kills >= 1
+
+
+def test_a_fork_bomb_is_counted_as_refused_forks() -> None:
+    code = (
+        "import os, time\n"
+        "for _ in range(100):\n"
+        "    try:\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(1); os._exit(0)\n"
+        "    except OSError:\n"
+        "        break\n"
+    )
+    _run(["--max-processes=10", "--cgroup=test-refused"], code)
+    events = cgroup_events("test-refused")
+    remove_cgroups("test-refused")
+    assert events.forks_refused >= 1
+
+
+def test_the_grader_environment_does_not_reach_the_command() -> None:
+    result = subprocess.run(
+        [*CONFINE, "--", sys.executable, "-c", "import os; print(sorted(os.environ))"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "GRADER_SECRET": "x"},
+    )
+    assert "GRADER_SECRET" not in result.stdout and "PATH" in result.stdout

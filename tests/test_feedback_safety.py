@@ -1,0 +1,104 @@
+"""What a feedback page shows of a graded notebook: no hidden tests, nothing live."""
+
+from __future__ import annotations
+
+import base64
+
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+
+from autograder.feedback import QUOTES_TEST, WITHHELD, InertMarkdown, RedactTestOutputs
+from autograder.guarded_execute import GuardedExecute
+
+HIDDEN_LINE = "assert relu(-7.5) == 0, 'the hidden check'"
+PNG = base64.b64encode(b"\x89PNG fake image bytes").decode()
+
+
+def _meta(**fields: object) -> dict:
+    return {"nbgrader": {"schema_version": 3, "locked": False, **fields}}
+
+
+def graded_notebook() -> NotebookNode:
+    test = new_code_cell(
+        f"assert relu(1) == 1\n### BEGIN HIDDEN TESTS\n{HIDDEN_LINE}\n### END HIDDEN TESTS",
+        metadata=_meta(grade=True, solution=False, locked=True, points=1, grade_id="test_relu"),
+    )
+    test.outputs = [
+        new_output("error", ename="AssertionError", evalue=HIDDEN_LINE, traceback=["..."])
+    ]
+    before = new_code_cell("show()", metadata=_meta(grade=False, solution=True, grade_id="a"))
+    before.outputs = [
+        new_output(
+            "display_data",
+            data={
+                "text/plain": "a plot",
+                "text/html": "<script>alert(1)</script>",
+                "image/png": PNG,
+                "image/svg+xml": "<svg onload='alert(1)'/>",
+            },
+        ),
+        new_output("display_data", data={"image/png": '"><script>alert(1)</script>'}),
+    ]
+    after = new_code_cell("print(In)", metadata=_meta(grade=False, solution=True, grade_id="b"))
+    after.outputs = [new_output("stream", name="stdout", text="['...', 'anything']")]
+    given = new_code_cell("print(history)")
+    given.outputs = [new_output("stream", name="stdout", text=f"x\n{HIDDEN_LINE}\n")]
+    answer = new_markdown_cell(
+        "<img src=x onerror=alert(1)> [link](javascript:alert(1)) $a < b$",
+        metadata=_meta(grade=True, solution=True, points=1, grade_id="explain"),
+    )
+    return new_notebook(cells=[before, test, after, given, answer])
+
+
+def redacted() -> NotebookNode:
+    notebook, _ = RedactTestOutputs().preprocess(graded_notebook(), {})
+    notebook, _ = InertMarkdown().preprocess(notebook, {})
+    return notebook
+
+
+def test_a_test_message_quoting_the_hidden_test_is_withheld() -> None:
+    assert redacted().cells[1].outputs == [
+        NotebookNode(output_type="stream", name="stderr", text=QUOTES_TEST)
+    ]
+
+
+def test_solution_cells_after_a_test_and_outputs_quoting_tests_are_withheld() -> None:
+    notebook = redacted()
+    for cell in (notebook.cells[2], notebook.cells[3]):
+        assert [o.text for o in cell.outputs] == [WITHHELD]
+
+
+def test_only_plain_text_and_real_images_are_shown() -> None:
+    outputs = redacted().cells[0].outputs
+    assert [dict(o.data) for o in outputs] == [{"text/plain": "a plot", "image/png": PNG}]
+
+
+def test_markdown_a_student_wrote_is_text() -> None:
+    source = redacted().cells[4].source
+    assert "<img" not in source and "&lt;img src=x onerror=alert(1)&gt;" in source
+    assert "javascript:" not in source and "$a &lt; b$" in source
+
+
+def test_output_past_the_caps_is_cut_and_errors_stay_errors() -> None:
+    execute = GuardedExecute(cell_output_limit=10, output_limit=15)
+    execute._output_by_cell, execute._output_cut = {}, 0
+    header = {"msg_type": "stream"}
+    first = {"msg_type": "stream", "header": header, "content": {"name": "stdout", "text": "a" * 8}}
+    assert execute._capped(first, 0) is first
+    cut = execute._capped({**first, "content": {"name": "stdout", "text": "b" * 8}}, 0)
+    assert cut["content"]["text"].startswith("bb\n[output cut: 6 bytes")
+    error = {
+        "msg_type": "error",
+        "header": {"msg_type": "error"},
+        "content": {"ename": "AssertionError", "evalue": "e" * 50, "traceback": ["t" * 50]},
+    }
+    capped = execute._capped(error, 1)
+    assert capped["msg_type"] == "error" and capped["content"]["ename"] == "AssertionError"
+    display = {
+        "msg_type": "display_data",
+        "header": {"msg_type": "display_data"},
+        "content": {"data": {"text/html": "x" * 100}, "metadata": {}},
+    }
+    as_note = execute._capped(display, 2)
+    assert as_note["header"]["msg_type"] == "stream" and "output cut" in as_note["content"]["text"]
+    assert execute._output_cut == 6 + (100 - 5) + 100
