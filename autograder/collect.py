@@ -7,16 +7,39 @@ own collect, or from a zip whose entries are ``<student>/<file>`` (an LMS downlo
 from __future__ import annotations
 
 import datetime
+import os
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from nbgrader.exchange.default.collect import ExchangeCollect
+
+from autograder import intake
 from autograder.course import Course
 from autograder.nbgrader_course import NbgraderCourse, require_success
 
 
+class LinkSafeCollect(ExchangeCollect):
+    """nbgrader's collect, copying each submission as :func:`intake.checked_copy` does.
+
+    A student can plant a symbolic link in the exchange's inbound folder; nbgrader's
+    own copy follows it with the grader's permissions (the answer key, the gradebook).
+    Links and special files are left behind and logged instead.
+    """
+
+    def do_copy(self, src, dest, log=None):
+        if os.path.islink(src) or not os.path.isdir(src):
+            self.log.error("Not collected: %s is not a folder", src)
+            return
+        for reason in intake.checked_copy(Path(src), Path(dest)):
+            self.log.warning("%s: %s", src, reason)
+
+
 def collect_from_exchange(course: Course, assignment: str) -> list[str]:
-    """nbgrader's collect; returns the students whose submissions arrived."""
-    result = NbgraderCourse.for_course(course).api().collect(assignment, update=True)
+    """nbgrader's collect without following links; returns whose submissions arrived."""
+    nbgrader_course = NbgraderCourse.for_course(course)
+    config = nbgrader_course.config()
+    config.ExchangeFactory.collect = LinkSafeCollect
+    result = nbgrader_course.api(config).collect(assignment, update=True)
     require_success(result, f"nbgrader collect {assignment}")
     folder = course.root / "submitted"
     return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())

@@ -73,24 +73,29 @@ class NbgraderCourse:
     def api(self, config: Config | None = None):
         """A fresh ``NbGraderAPI`` (nbgrader keeps per-call state on its apps).
 
-        ``config`` defaults to what nbgrader's own commands read: every
-        ``nbgrader_config.py`` on Jupyter's config path (a hub's exchange settings),
-        then the folder's, which wins.
+        ``config`` defaults to :meth:`config`.
         """
-        from jupyter_core.paths import jupyter_config_path
         from nbgrader.apps import NbGraderAPI
         from nbgrader.coursedir import CourseDirectory
-        from traitlets.config.loader import PyFileConfigLoader
 
         ensure_tools_on_path()
         if config is None:
-            config = Config()
-            for folder in [*reversed(jupyter_config_path()), str(self.root)]:
-                if (Path(folder) / CONFIG_NAME).is_file():
-                    config.merge(PyFileConfigLoader(CONFIG_NAME, path=folder).load_config())
+            config = self.config()
         coursedir = CourseDirectory(config=config)
         coursedir.root = str(self.root)
         return NbGraderAPI(coursedir=coursedir, config=config)
+
+    def config(self) -> Config:
+        """What nbgrader's own commands read: every ``nbgrader_config.py`` on Jupyter's
+        config path (a hub's exchange settings), then the folder's, which wins."""
+        from jupyter_core.paths import jupyter_config_path
+        from traitlets.config.loader import PyFileConfigLoader
+
+        config = Config()
+        for folder in [*reversed(jupyter_config_path()), str(self.root)]:
+            if (Path(folder) / CONFIG_NAME).is_file():
+                config.merge(PyFileConfigLoader(CONFIG_NAME, path=folder).load_config())
+        return config
 
     def add_source(self, assignment: str, source_folder: Path) -> None:
         target = self.root / "source" / assignment

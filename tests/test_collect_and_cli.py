@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from autograder.cli import main
-from autograder.collect import collect_from_zip
+from autograder.collect import collect_from_exchange, collect_from_zip
 from autograder.course import Course
 
 
@@ -52,3 +52,21 @@ def test_cli_report_without_grades_says_what_to_do(tiny_course: Course) -> None:
     result = CliRunner().invoke(main, ["report", "tiny", "--course", str(tiny_course.root)])
     assert result.exit_code != 0
     assert "autograder grade" in result.output
+
+
+def test_exchange_collect_leaves_planted_links_behind(tiny_course: Course, tmp_path: Path) -> None:
+    exchange = tmp_path / "exchange"
+    with open(tiny_course.config_file, "a") as config:
+        config.write(f"\nc.Exchange.root = {str(exchange)!r}\n")
+    inbound = exchange / "intro-deep-learning" / "inbound"
+    submission = inbound / "mallory+tiny+2026-11-30 10:00:00.000000 UTC+abc123"
+    submission.mkdir(parents=True)
+    (submission / "timestamp.txt").write_text("2026-11-30 10:00:00.000000 UTC")
+    (submission / "tiny.ipynb").write_text('{"cells": []}')
+    answer_key = tmp_path / "answer-key.ipynb"
+    answer_key.write_text("THE ANSWERS")
+    (submission / "key.ipynb").symlink_to(answer_key)
+
+    assert collect_from_exchange(tiny_course, "tiny") == ["mallory"]
+    collected = tiny_course.root / "submitted" / "mallory" / "tiny"
+    assert sorted(p.name for p in collected.iterdir()) == ["timestamp.txt", "tiny.ipynb"]
