@@ -71,7 +71,7 @@ class Backend(ABC):
 
     name: ClassVar[str]
     isolated: ClassVar[bool]
-    kernel_uid: int | None = None  # the kernel's user when it is not this process's
+    kernel_gid: int | None = None  # the kernel's group when it runs as another user
 
     @abstractmethod
     def kernel_argv(
@@ -126,7 +126,7 @@ class SandboxBackend(Backend):
     def __init__(self, bwrap: str = "bwrap", as_root: bool | None = None) -> None:
         self.bwrap = bwrap
         self.as_root = os.geteuid() == 0 if as_root is None else as_root
-        self.kernel_uid = NOBODY if self.as_root else None
+        self.kernel_gid = NOBODY if self.as_root else None
 
     def readonly_paths(self) -> list[Path]:
         """The Python installation and this package: all a kernel needs to read."""
@@ -228,7 +228,7 @@ class DockerBackend(Backend):
 
     name = "docker"
     isolated = True
-    kernel_uid = NOBODY
+    kernel_gid = NOBODY
 
     def __init__(self, image: str, gpus: bool = False, cpus: float | None = None) -> None:
         self.image = image

@@ -24,11 +24,12 @@ from traitlets.config import Config
 class PromptKernelManager(AsyncKernelManager):
     """Notices a killed kernel's exit within 10 ms instead of jupyter_client's 100 ms.
 
-    A kernel that runs as another user (``kernel_uid``) is given its connection file,
-    which jupyter_client writes readable by its owner only.
+    A kernel that runs as another user reads its connection file, which jupyter_client
+    writes readable by its owner only, through its group (``kernel_gid``); the file
+    stays this process's, so in the sticky IPC folder the kernel cannot replace it.
     """
 
-    kernel_uid = Integer(-1, help="Owner given to the connection file; -1 keeps it.").tag(
+    kernel_gid = Integer(-1, help="Group that may read the connection file; -1 for none.").tag(
         config=True
     )
 
@@ -37,8 +38,9 @@ class PromptKernelManager(AsyncKernelManager):
 
     def write_connection_file(self, **kwargs: Any) -> None:
         super().write_connection_file(**kwargs)
-        if self.kernel_uid >= 0:
-            os.chown(self.connection_file, self.kernel_uid, self.kernel_uid, follow_symlinks=False)
+        if self.kernel_gid >= 0:
+            os.chown(self.connection_file, -1, self.kernel_gid, follow_symlinks=False)
+            os.chmod(self.connection_file, 0o640)
 
 
 class EarlyKernel:

@@ -221,8 +221,8 @@ def grade(request: GradingRequest) -> records.GradingRecord:
         os.environ.update(environment, JUPYTER_PATH=str(jupyter_dir), JUPYTER_RUNTIME_DIR=tmp)
         config = _nbgrader_config(course, request, limits, ipc_dir)
         config.CourseDirectory.submitted_directory = str(copy_root)
-        if backend.kernel_uid is not None:
-            config.PromptKernelManager.kernel_uid = backend.kernel_uid
+        if backend.kernel_gid is not None:
+            config.PromptKernelManager.kernel_gid = backend.kernel_gid
         early_kernel = EarlyKernel(config, KERNEL_NAME, workdir)
         if "pre_convert_hook" not in config.Autograde:  # a course's own hook wins
             config.Autograde.pre_convert_hook = early_kernel.start

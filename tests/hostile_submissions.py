@@ -44,7 +44,7 @@ class Attack:
 
 def probe(code: str) -> dict[str, str]:
     """``code`` sets ``escaped = True`` when it got through; ``double`` only if it did not."""
-    body = f"import ctypes, os, stat, sys\nescaped = False\n{code}\nif not escaped:\n"
+    body = f"import ctypes, os, socket, stat, sys\nescaped = False\n{code}\nif not escaped:\n"
     return {"relu": RELU, "double": body + "    " + DOUBLE.replace("\n", "\n    ")}
 
 
@@ -61,6 +61,17 @@ def tried(statement: str) -> str:
 # A device node made is removed at once: the probe only needs to know it could be made.
 DISCARD_NODE = (
     "\nfor node in ('disk', 'mem'):\n    if os.path.lexists(node):\n        os.remove(node)"
+)
+RAISE_RLIMIT = (
+    "import resource\n"
+    "try:\n"
+    "    resource.setrlimit(resource.{limit}, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
+    "    escaped = True\n"
+    "except (ValueError, OSError):\n"
+    "    pass"
+)
+CONNECTION_FILE = (
+    "from ipykernel.kernelapp import IPKernelApp\ncf = IPKernelApp.instance().abs_connection_file\n"
 )
 LIBC = "libc = ctypes.CDLL(None, use_errno=True)\n"
 STATUS = "status = open('/proc/self/status').read()\n"
@@ -123,7 +134,6 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
                 "status.splitlines() if line.startswith(('CapEff', 'CapPrm', 'CapBnd')))"
             )
         ),
-        "can-gain-privileges": Attack(probe(STATUS + "escaped = 'NoNewPrivs:\\t1' not in status")),
         "setuid-root": Attack(probe(tried("os.setuid(0)"))),
         "reads-etc-shadow": Attack(
             probe(
@@ -136,7 +146,6 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
         "mounts-tmpfs": Attack(
             probe(LIBC + "escaped = libc.mount(b'none', b'/tmp', b'tmpfs', 0, None) == 0")
         ),
-        "new-user-namespace": Attack(probe(LIBC + "escaped = libc.unshare(0x10000000) == 0")),
         "new-mount-namespace": Attack(probe(LIBC + "escaped = libc.unshare(0x00020000) == 0")),
         "makes-block-device": Attack(
             probe(tried("os.mknod('disk', stat.S_IFBLK | 0o600, os.makedev(8, 0))") + DISCARD_NODE)
@@ -159,40 +168,38 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
                 "    libc.ptrace(17, 1, 0, 0)"
             )
         ),
-        # The course folder: nothing of it is reachable.
-        "reads-course-config": Attack(probe(tried("open('{root}/nbgrader_config.py').read()"))),
-        "appends-course-config": Attack(
-            probe(tried("open('{root}/nbgrader_config.py', 'a').write('\\n# planted\\n')"))
+        # Limits and identity only root could change.
+        "chowns-to-root": Attack(
+            probe("open('owned', 'w').close()\n" + tried("os.chown('owned', 0, 0)"))
         ),
-        "reads-gradebook": Attack(probe(tried("open('{root}/gradebook.db', 'rb').read(16)"))),
-        "reads-source-notebook": Attack(
-            probe(tried("open('{root}/source/tiny/tiny.ipynb').read()"))
-        ),
-        "reads-classmate": Attack(
-            probe(tried(f"open('{victim.format(victim='victim-1', root='{root}')}').read()"))
-        ),
-        "overwrites-classmate": Attack(
+        "raises-memory-rlimit": Attack(probe(RAISE_RLIMIT.format(limit="RLIMIT_AS"))),
+        "raises-process-rlimit": Attack(probe(RAISE_RLIMIT.format(limit="RLIMIT_NPROC"))),
+        "binds-privileged-port": Attack(probe(tried("socket.socket().bind(('127.0.0.1', 80))"))),
+        "sets-hostname": Attack(probe(tried("socket.sethostname('owned')"))),
+        "reads-kernel-log": Attack(
             probe(
-                tried(
-                    f"open('{victim.format(victim='victim-2', root='{root}')}', 'w').write('{{}}')"
-                )
+                LIBC + "buffer = ctypes.create_string_buffer(4096)\n"
+                "escaped = libc.klogctl(3, buffer, 4096) >= 0"
             )
         ),
-        "plants-record": Attack(
-            probe(tried("open('{root}/grading/tiny/planted.json', 'w').write('{{')"))
+        # The grading process's kernel files: its kernelspec and connection file.
+        "kernelspec-reachable": Attack(
+            probe(
+                CONNECTION_FILE + "escaped = any(os.path.isdir(os.path.join(folder, 'jupyter')) "
+                "for folder in (os.path.dirname(cf), os.path.dirname(os.path.dirname(cf))))"
+            )
+        ),
+        "replaces-connection-file": Attack(
+            probe(
+                CONNECTION_FILE
+                + tried("os.rename(cf, cf + '.moved')\n    os.rename(cf + '.moved', cf)")
+            )
         ),
         # Links and special files left in the working folder for the trusted side.
         "symlink-notebook-to-classmate": Attack(
             then_double(
                 "try:\n    os.remove('tiny.ipynb')\nexcept OSError:\n    pass\n"
                 f"try:\n    os.symlink('{victim.format(victim='victim-3', root='{root}')}', "
-                "'tiny.ipynb')\nexcept OSError:\n    pass"
-            )
-        ),
-        "hardlink-notebook-to-classmate": Attack(
-            then_double(
-                "try:\n    os.remove('tiny.ipynb')\nexcept OSError:\n    pass\n"
-                f"try:\n    os.link('{victim.format(victim='victim-4', root='{root}')}', "
                 "'tiny.ipynb')\nexcept OSError:\n    pass"
             )
         ),
