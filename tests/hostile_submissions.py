@@ -62,14 +62,6 @@ def tried(statement: str) -> str:
 DISCARD_NODE = (
     "\nfor node in ('disk', 'mem'):\n    if os.path.lexists(node):\n        os.remove(node)"
 )
-RAISE_RLIMIT = (
-    "import resource\n"
-    "try:\n"
-    "    resource.setrlimit(resource.{limit}, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))\n"
-    "    escaped = True\n"
-    "except (ValueError, OSError):\n"
-    "    pass"
-)
 CONNECTION_FILE = (
     "from ipykernel.kernelapp import IPKernelApp\ncf = IPKernelApp.instance().abs_connection_file\n"
 )
@@ -168,12 +160,10 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
                 "    libc.ptrace(17, 1, 0, 0)"
             )
         ),
-        # Limits and identity only root could change.
+        # What only root, or a process with capabilities, could do.
         "chowns-to-root": Attack(
             probe("open('owned', 'w').close()\n" + tried("os.chown('owned', 0, 0)"))
         ),
-        "raises-memory-rlimit": Attack(probe(RAISE_RLIMIT.format(limit="RLIMIT_AS"))),
-        "raises-process-rlimit": Attack(probe(RAISE_RLIMIT.format(limit="RLIMIT_NPROC"))),
         "binds-privileged-port": Attack(probe(tried("socket.socket().bind(('127.0.0.1', 80))"))),
         "sets-hostname": Attack(probe(tried("socket.sethostname('owned')"))),
         "reads-kernel-log": Attack(
