@@ -160,7 +160,7 @@ def remove_cgroups(
             _remove_when_empty(path, wait_seconds)
         now = time.time()
         for other in path.parent.iterdir():
-            if other.is_dir() and now - other.stat().st_mtime > stale_after:
+            if other.is_dir() and now - other.stat().st_mtime >= stale_after:
                 with contextlib.suppress(OSError):
                     other.rmdir()
 
