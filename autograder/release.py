@@ -18,7 +18,10 @@ _FORBIDDEN_MARKERS = (
     "END HIDDEN TESTS",
     "BEGIN MARK SCHEME",
 )
-_HELDOUT_PATTERN = re.compile(r"""load_mnist\(\s*(split\s*=\s*)?["']heldout["']""")
+# What only hidden tests may do: load the held-out examples or hand predictions on them over.
+HELDOUT_PATTERN = re.compile(
+    r"""load_mnist\(\s*(split\s*=\s*)?["']heldout["']|heldout_images\(|judge_heldout\("""
+)
 _DATA_SUFFIXES = {".npz", ".npy", ".pt", ".pkl", ".h5", ".keras", ".csv"}
 
 
@@ -84,7 +87,7 @@ def audit_release(course: Course, assignment: str) -> list[str]:
             for marker in _FORBIDDEN_MARKERS:
                 if marker in cell.source:
                     problems.append(f"{relative} cell {index}: contains {marker!r}")
-            if _HELDOUT_PATTERN.search(cell.source):
+            if HELDOUT_PATTERN.search(cell.source):
                 problems.append(f"{relative} cell {index}: loads the held-out examples")
             for line in cell.source.splitlines():
                 if line.strip() in solution_lines:

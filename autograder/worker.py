@@ -7,9 +7,12 @@ through the chosen back end. Writes a :class:`GradingRecord` whatever happens.
 
 from __future__ import annotations
 
+import atexit
 import datetime
+import functools
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -22,9 +25,9 @@ from nbgrader.preprocessors import Execute
 from nbgrader.utils import compute_checksum
 from traitlets.config import Config
 
-from autograder import intake, notebooks, records
+from autograder import datasets, intake, notebooks, records
 from autograder.backends import make_backend
-from autograder.confine import CgroupEvents, cgroup_events, remove_cgroups
+from autograder.confine import CgroupEvents, capped_folder, cgroup_events, remove_cgroups
 from autograder.course import Course
 from autograder.early_kernel import EarlyKernel, PromptKernelManager
 from autograder.gradebook_merge import item_scores
@@ -41,6 +44,8 @@ from autograder.settings import Limits, kernel_environment, load_config
 KERNEL_NAME = "autograder-kernel"
 MEMORY_REASON = "memory: the memory limit was hit"
 PROCESSES_REASON = "processes: the process limit was hit"
+# The IPC folder holds a connection file and a few sockets: a megabyte is plenty.
+IPC_FOLDER_MB = 1
 
 
 @dataclass
@@ -71,6 +76,18 @@ def _write_kernelspec(jupyter_dir: Path, argv: list[str]) -> None:
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
 
 
+@functools.cache
+def kernel_data_dir() -> Path:
+    """This worker's copy of the data a kernel may read, made once per process."""
+    folder = Path(tempfile.mkdtemp(prefix="autograder-data-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    datasets.prepare_kernel_data(str(folder))
+    folder.chmod(0o755)
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    return folder
+
+
 def _nbgrader_config(
     course: Course, request: GradingRequest, limits: Limits, ipc_dir: Path
 ) -> Config:
@@ -86,6 +103,7 @@ def _nbgrader_config(
     config.GuardedExecute.submission_timeout = limits.submission_timeout
     config.GuardedExecute.cell_output_limit = limits.cell_output_kb * 1024
     config.GuardedExecute.output_limit = limits.output_kb * 1024
+    config.GuardedExecute.judge_answers = True
     # Nothing in a graded kernel needs a clean exit; a graceful one waits on the process.
     config.GuardedExecute.shutdown_kernel = "immediate"
     config.GuardedExecute.kernel_manager_class = PromptKernelManager
@@ -215,8 +233,10 @@ def grade(request: GradingRequest) -> records.GradingRecord:
         ipc_dir.mkdir(mode=0o1777)
         ipc_dir.chmod(0o1777)
         jupyter_dir = run_dir / "jupyter"
+        data_dir = kernel_data_dir()
         environment = kernel_environment(limits.threads, request.seed)
-        argv = backend.kernel_argv(inputs, ipc_dir, limits, environment)
+        environment[datasets.KERNEL_DATA_ENV] = backend.kernel_data_path(data_dir)
+        argv = backend.kernel_argv(inputs, ipc_dir, limits, environment, data_dir)
         _write_kernelspec(jupyter_dir, argv)
         os.environ.update(environment, JUPYTER_PATH=str(jupyter_dir), JUPYTER_RUNTIME_DIR=tmp)
         config = _nbgrader_config(course, request, limits, ipc_dir)
@@ -227,14 +247,15 @@ def grade(request: GradingRequest) -> records.GradingRecord:
         if "pre_convert_hook" not in config.Autograde:  # a course's own hook wins
             config.Autograde.pre_convert_hook = early_kernel.start
             config.GuardedExecute.kernel_source = early_kernel.take
-        try:
-            result = (
-                NbgraderCourse(course.root, request.db_url)
-                .api(config)
-                .autograde(request.assignment, request.student, force=True, create=True)
-            )
-        finally:
-            early_kernel.discard()
+        with capped_folder(ipc_dir, IPC_FOLDER_MB):
+            try:
+                result = (
+                    NbgraderCourse(course.root, request.db_url)
+                    .api(config)
+                    .autograde(request.assignment, request.student, force=True, create=True)
+                )
+            finally:
+                early_kernel.discard()
         events = cgroup_events(run_dir.name)
         remove_cgroups(run_dir.name)
         record.reasons = dropped + _cell_integrity(course, request, inputs)

@@ -26,7 +26,7 @@ def course() -> Course:
     return Course(REPO)
 
 
-def _meta(**fields: object) -> dict:
+def nbgrader_metadata(**fields: object) -> dict:
     return {"nbgrader": {"schema_version": 3, "locked": False, "task": False, **fields}}
 
 
@@ -44,31 +44,33 @@ def tiny_notebook() -> nbformat.NotebookNode:
         new_code_cell(
             "def relu(z):\n"
             "    ### BEGIN SOLUTION\n    return np.maximum(0, z)\n    ### END SOLUTION",
-            metadata=_meta(grade=False, solution=True, grade_id="relu"),
+            metadata=nbgrader_metadata(grade=False, solution=True, grade_id="relu"),
         ),
         new_code_cell(
             "assert relu(-1.0) == 0, 'relu(-1) should be 0'\n"
             "### BEGIN HIDDEN TESTS\n"
             "assert np.allclose(relu(np.array([-3.0, 2.5])), [0.0, 2.5]), 'HIDDEN-RELU-SECRET'\n"
             "### END HIDDEN TESTS",
-            metadata=_meta(grade=True, solution=False, locked=True, points=3, grade_id="test_relu"),
+            metadata=nbgrader_metadata(
+                grade=True, solution=False, locked=True, points=3, grade_id="test_relu"
+            ),
         ),
         new_code_cell(
             "def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
-            metadata=_meta(grade=False, solution=True, grade_id="double"),
+            metadata=nbgrader_metadata(grade=False, solution=True, grade_id="double"),
         ),
         new_code_cell(
             "assert double(1) == 2\n"
             "### BEGIN HIDDEN TESTS\n"
             "assert double(21) == 42, 'HIDDEN-DOUBLE-SECRET'\n"
             "### END HIDDEN TESTS",
-            metadata=_meta(
+            metadata=nbgrader_metadata(
                 grade=True, solution=False, locked=True, points=2, grade_id="test_double"
             ),
         ),
         new_markdown_cell(
             "A model answer.",
-            metadata=_meta(grade=True, solution=True, points=1, grade_id="explain"),
+            metadata=nbgrader_metadata(grade=True, solution=True, points=1, grade_id="explain"),
         ),
     ]
     return notebook

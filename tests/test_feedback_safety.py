@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 
+from conftest import nbgrader_metadata
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
@@ -14,19 +15,19 @@ HIDDEN_LINE = "assert relu(-7.5) == 0, 'the hidden check'"
 PNG = base64.b64encode(b"\x89PNG fake image bytes").decode()
 
 
-def _meta(**fields: object) -> dict:
-    return {"nbgrader": {"schema_version": 3, "locked": False, **fields}}
-
-
 def graded_notebook() -> NotebookNode:
     test = new_code_cell(
         f"assert relu(1) == 1\n### BEGIN HIDDEN TESTS\n{HIDDEN_LINE}\n### END HIDDEN TESTS",
-        metadata=_meta(grade=True, solution=False, locked=True, points=1, grade_id="test_relu"),
+        metadata=nbgrader_metadata(
+            grade=True, solution=False, locked=True, points=1, grade_id="test_relu"
+        ),
     )
     test.outputs = [
         new_output("error", ename="AssertionError", evalue=HIDDEN_LINE, traceback=["..."])
     ]
-    before = new_code_cell("show()", metadata=_meta(grade=False, solution=True, grade_id="a"))
+    before = new_code_cell(
+        "show()", metadata=nbgrader_metadata(grade=False, solution=True, grade_id="a")
+    )
     before.outputs = [
         new_output(
             "display_data",
@@ -39,13 +40,15 @@ def graded_notebook() -> NotebookNode:
         ),
         new_output("display_data", data={"image/png": '"><script>alert(1)</script>'}),
     ]
-    after = new_code_cell("print(In)", metadata=_meta(grade=False, solution=True, grade_id="b"))
+    after = new_code_cell(
+        "print(In)", metadata=nbgrader_metadata(grade=False, solution=True, grade_id="b")
+    )
     after.outputs = [new_output("stream", name="stdout", text="['...', 'anything']")]
     given = new_code_cell("print(history)")
     given.outputs = [new_output("stream", name="stdout", text=f"x\n{HIDDEN_LINE}\n")]
     answer = new_markdown_cell(
         "<img src=x onerror=alert(1)> [link](javascript:alert(1)) $a < b$",
-        metadata=_meta(grade=True, solution=True, points=1, grade_id="explain"),
+        metadata=nbgrader_metadata(grade=True, solution=True, points=1, grade_id="explain"),
     )
     return new_notebook(cells=[before, test, after, given, answer])
 

@@ -19,7 +19,7 @@ def test_every_threshold_a_notebook_uses_exists(course: Course) -> None:
     used = set()
     for assignment in course.assignments():
         text = course.source_notebook(assignment).read_text()
-        used |= set(re.findall(r'assert_at_least\(\\"([\w.]+)\\"', text))
+        used |= set(re.findall(r'(?:assert_at_least|judge_heldout)\(\\"([\w.]+)\\"', text))
     assert used, "the notebooks should check accuracy thresholds"
     assert used <= set(known)
     assert all(0 < known[key]["threshold"] <= 1 for key in used)

