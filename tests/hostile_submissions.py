@@ -10,6 +10,7 @@ by hashes and by the pages written. ``{root}`` in a cell is the course folder.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 RELU = "def relu(z):\n    return np.maximum(0, z)"
@@ -246,8 +247,12 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
         "fills-working-folder": Attack(probe(fill("'.'", 4 * scratch_mb, scratch_mb))),
         "fills-tmp": Attack(probe(fill("'/tmp'", 4 * scratch_mb, scratch_mb))),
         "fills-dev-shm": Attack(probe(fill("'/dev/shm'", 4 * scratch_mb, scratch_mb))),
-        # The IPC folder is the one host folder a kernel writes: a tmpfs of 1 MiB (root).
-        "fills-ipc-folder": Attack(probe(CONNECTION_FILE + fill("os.path.dirname(cf)", 16, 2))),
+        # The IPC folder is the one host folder a kernel writes: a tmpfs of 1 MiB, which
+        # only a grader run as root can mount (README, Trust).
+        "fills-ipc-folder": Attack(
+            probe(CONNECTION_FILE + fill("os.path.dirname(cf)", 16, 2)),
+            score=5 if os.geteuid() == 0 else 3,
+        ),
         # Memory: the whole sandbox is one memory cgroup.
         "memory-by-children": Attack(then_double(MEMORY_BY_CHILDREN), reasons=(MEMORY,)),
         # Output floods are cut before nbgrader or the feedback sees them.
