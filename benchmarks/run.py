@@ -62,6 +62,7 @@ def grade_batch(scratch: Course, assignment: str, workers: int):
     graded = grader.grade(assignment, force=True, say=lambda line: None)
     seconds = time.perf_counter() - started
     assert all(r.status == "graded" and not r.reasons for r in graded), [r.error for r in graded]
+    assert all(r.score == r.max_score for r in graded), [(r.score, r.max_score) for r in graded]
     return seconds, graded
 
 
