@@ -163,11 +163,17 @@ def remove_cgroups(
             continue
         if path.is_dir():
             _remove_when_empty(path, wait_seconds)
-        now = time.time()
         for other in path.parent.iterdir():
-            if other.is_dir() and now - other.stat().st_mtime >= stale_after:
+            if other.is_dir() and _age_seconds(other) >= stale_after:
                 with contextlib.suppress(OSError):
                     other.rmdir()
+
+
+def _age_seconds(path: Path) -> float:
+    # The cgroup filesystem stamps with the kernel's coarse clock and may re-stamp an
+    # inode it evicted and looks up again, so the clock is read after the stat.
+    modified = path.stat().st_mtime
+    return time.time() - modified
 
 
 def _remove_when_empty(path: Path, wait_seconds: float) -> None:
