@@ -2,8 +2,9 @@
 
 For each assignment: the solution gets every auto-graded point, the unmodified
 release gets none and grades without crashing, every alternative fixture keeps its
-item's points and every mistake fixture loses exactly its item's points, and the
-release passes its audit.
+item's points, every mistake fixture loses exactly its item's points, every forgery
+fixture scores nothing on its item, and the release passes its audit. Grading
+decides test cells outside the kernel, as the grading workers do.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ class ItemCheck:
     not_accepted: list[str] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     not_rejected: list[str] = field(default_factory=list)
+    defeated: list[str] = field(default_factory=list)
+    not_defeated: list[str] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         return (
             not self.not_accepted
             and not self.not_rejected
+            and not self.not_defeated
             and len(self.accepted) >= 2
             and len(self.rejected) >= 2
         )
@@ -64,7 +68,7 @@ def expected_points(item: str, submission: fixtures.Submission, points: float) -
     """What ``item`` must score in ``submission``: none in the release or when mutated."""
     if submission.name == "release":
         return 0.0
-    mutated = {f.item for f in submission.applied if f.kind == "mistake"}
+    mutated = {f.item for f in submission.applied if f.kind in fixtures.LOSING_KINDS}
     return 0.0 if item in mutated else points
 
 
@@ -99,7 +103,7 @@ def check_assignment(
         student = STUDENT_PREFIX + submission.name
         grading_course.submit(assignment, student, notebook_name, submission.notebook)
         began = time.perf_counter()
-        outcome = grading_course.autograde(assignment, student)
+        outcome = grading_course.autograde(assignment, student, judged=True)
         say(f"  [{assignment}] {submission.name}: graded in {time.perf_counter() - began:.1f} s")
         if not outcome["success"]:
             result.problems.append(f"{submission.name}: autograde failed: {outcome.get('error')}")
@@ -129,8 +133,10 @@ def _compare(
         if fixture is not None:
             if fixture.kind == "alternative":
                 (check.accepted if got == expected else check.not_accepted).append(fixture.label)
-            else:
+            elif fixture.kind == "mistake":
                 (check.rejected if got == expected else check.not_rejected).append(fixture.label)
+            else:
+                (check.defeated if got == expected else check.not_defeated).append(fixture.label)
         elif got != expected:
             result.problems.append(
                 f"{submission.name}: {item.name} scored {got:g}/{item.points:g}, "
@@ -155,7 +161,15 @@ def check_course(
 
 def format_table(results: list[AssignmentCheck]) -> str:
     """The check table: one row per item, then each assignment's totals and problems."""
-    header = ("assignment", "item", "points", "accepted alternatives", "rejected mistakes", "ok")
+    header = (
+        "assignment",
+        "item",
+        "points",
+        "accepted alternatives",
+        "rejected mistakes",
+        "forgeries scoring 0",
+        "ok",
+    )
     rows = [header]
     for result in results:
         for item in result.items:
@@ -166,12 +180,13 @@ def format_table(results: list[AssignmentCheck]) -> str:
                     f"{item.points:g}",
                     f"{len(item.accepted)}/{len(item.accepted) + len(item.not_accepted)}",
                     f"{len(item.rejected)}/{len(item.rejected) + len(item.not_rejected)}",
+                    f"{len(item.defeated)}/{len(item.defeated) + len(item.not_defeated)}",
                     "yes" if item.passed else "NO",
                 )
             )
         for manual in result.manual_items:
             rows.append(
-                (result.assignment, manual.name, f"{manual.points:g}", "manual", "manual", "-")
+                (result.assignment, manual.name, f"{manual.points:g}", *["manual"] * 3, "-")
             )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
@@ -190,6 +205,8 @@ def format_table(results: list[AssignmentCheck]) -> str:
                 lines.append(f"  alternative lost points: {label}")
             for label in item.not_rejected:
                 lines.append(f"  mistake not rejected exactly: {label}")
+            for label in item.not_defeated:
+                lines.append(f"  forgery scored points: {label}")
             if len(item.accepted) < 2 or len(item.rejected) < 2:
                 lines.append(f"  {item.name}: needs at least 2 alternatives and 2 mistakes")
         lines += [f"  {problem}" for problem in result.problems]

@@ -1,8 +1,10 @@
 """Fixture submissions: alternative and mistaken replacements for solution cells.
 
 ``tests/fixtures/<assignment>/<item>/alternative-<how>.py`` must keep full points,
-``mistake-<what>.py`` must lose exactly the item's points. Combined submissions put
-the k-th fixture of every item into one notebook.
+``mistake-<what>.py`` must lose exactly the item's points, and
+``forgery-<attack>.py`` (wrong code that attacks the grading from inside the kernel)
+must score nothing on its item while every other item keeps its points. Combined
+submissions put the k-th fixture of every item into one notebook.
 """
 
 from __future__ import annotations
@@ -16,8 +18,12 @@ from nbformat import NotebookNode
 from autograder import notebooks
 from autograder.course import Course
 
-Kind = Literal["alternative", "mistake"]
-KINDS: tuple[Kind, ...] = ("alternative", "mistake")
+Kind = Literal["alternative", "mistake", "forgery"]
+KINDS: tuple[Kind, ...] = ("alternative", "mistake", "forgery")
+# What tests run in the kernel (otter's) can be held to: forgeries defeat those by design.
+HONEST_KINDS: tuple[Kind, ...] = ("alternative", "mistake")
+LOSING_KINDS: tuple[Kind, ...] = ("mistake", "forgery")
+PLURALS = {"alternative": "alternatives", "mistake": "mistakes", "forgery": "forgeries"}
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,8 @@ def discover(course: Course, assignment: str) -> dict[str, dict[Kind, list[Fixtu
             raise ValueError(f"{path}: {item!r} is not an auto-graded item of {assignment}")
         kind = path.stem.split("-", 1)[0]
         if kind not in KINDS:
-            raise ValueError(f"{path}: name must start with 'alternative-' or 'mistake-'")
+            prefixes = ", ".join(f"'{kind}-'" for kind in KINDS)
+            raise ValueError(f"{path}: name must start with one of {prefixes}")
         found[item][kind].append(Fixture(item, kind, path))  # type: ignore[index]
     return found
 
@@ -91,7 +98,7 @@ def combined_submissions(
         )
         sources = solution_sources(source) | {fixture.item: fixture.source for fixture in applied}
         notebook = notebooks.with_replaced_cells(release, sources)
-        submissions.append(Submission(f"{kind}s-{k + 1}", notebook, applied))
+        submissions.append(Submission(f"{PLURALS[kind]}-{k + 1}", notebook, applied))
     return submissions
 
 

@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import time
 
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Any, Bool, Integer
+from traitlets.config import Config
 
-from autograder import judges
+from autograder import judged_tests, judges
 from autograder.answers import ANSWER_MIME
+from autograder.kernel_link import KernelDied, KernelLink, LinkFailed
 
 OUTPUT_CUT_KEY = "output_cut_bytes"
 CELL_TIMEOUT_ENAME = "CellTimeoutError"
@@ -61,6 +64,23 @@ def _error_output(ename: str, evalue: str) -> NotebookNode:
     )
 
 
+def _demoted(output: NotebookNode) -> NotebookNode:
+    """A kernel output that shows what it showed and decides no points."""
+    kind = output.get("output_type")
+    if kind == "error":
+        text = f"(visible check, not graded) {output.get('ename')}: {output.get('evalue')}\n"
+        return NotebookNode(output_type="stream", name="stdout", text=text)
+    if kind == "stream" and output.get("name") == "stderr":
+        return NotebookNode(output_type="stream", name="stdout", text=output.get("text", ""))
+    if kind == "execute_result":
+        return NotebookNode(
+            output_type="display_data",
+            data=output.get("data", {}),
+            metadata=output.get("metadata", {}),
+        )
+    return output
+
+
 class GuardedExecute(Execute):
     """Execute with ``submission_timeout`` seconds for the whole notebook."""
 
@@ -75,7 +95,9 @@ class GuardedExecute(Execute):
         config=True
     )
     judge_answers = Bool(
-        False, help="Judge the answers test cells hand over, outside the kernel."
+        False,
+        help="Decide test cells outside the kernel: run hidden tests in the grader against "
+        "the kernel's functions, and judge the answers in-kernel tests hand over.",
     ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
@@ -85,6 +107,7 @@ class GuardedExecute(Execute):
         self._output_by_cell: dict[int, int] = {}
         self._output_cut = 0
         self._answers: dict[int, list[object]] = {}
+        self._link: KernelLink | None = None
         try:
             if km is not None or self.kernel_source is None:
                 return super().preprocess(nb, resources, km)
@@ -95,6 +118,8 @@ class GuardedExecute(Execute):
                 if km is not None and self.km is not None:
                     self._cleanup_kernel()
         finally:
+            if self._link is not None:
+                self._link.close()
             if self._output_cut:
                 nb.metadata.setdefault("autograder", {})[OUTPUT_CUT_KEY] = self._output_cut
 
@@ -147,20 +172,60 @@ class GuardedExecute(Execute):
         remaining = max(1, int(self._deadline - time.monotonic()))
         capped = not self._cell_timeout or remaining < self._cell_timeout
         self.timeout = remaining if capped else self._cell_timeout
+        source, tests = cell.source, self._tests_judged_outside(cell)
+        if tests is not None:
+            # The kernel runs only the visible checks, for the student to see.
+            cell.source = judged_tests.split_hidden(source)[0] if tests != source else ""
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._stopped = KERNEL_DIED_ENAME
             cell.outputs.append(_error_output(KERNEL_DIED_ENAME, self._stop_message()))
             return cell, resources
+        finally:
+            cell.source = source
         if capped and self._timed_out(cell):
             # The cell was cut short by the submission's deadline, not its own limit.
             self._stopped = SUBMISSION_TIMEOUT_ENAME
             cell.outputs = [o for o in cell.outputs if o.get("ename") != CELL_TIMEOUT_ENAME]
             cell.outputs.append(_error_output(SUBMISSION_TIMEOUT_ENAME, self._stop_message()))
-        if self.judge_answers:
+        if tests is not None and self._stopped is None:
+            self._judge_outside(cell, tests)
+        elif self.judge_answers:
             self._judge(cell, index)
         return cell, resources
+
+    def _tests_judged_outside(self, cell: NotebookNode) -> str | None:
+        """The code the grader runs itself for ``cell``: its hidden tests, or the whole
+        cell when it has none; None for cells the kernel runs as they are."""
+        if not (self.judge_answers and cell.metadata.get("nbgrader", {}).get("grade")):
+            return None
+        if not judged_tests.judged_outside(cell.source):
+            return None
+        hidden = judged_tests.split_hidden(cell.source)[1]
+        return cell.source if hidden is None else hidden
+
+    def _judge_outside(self, cell: NotebookNode, tests: str) -> None:
+        """Score ``cell`` by the grader's run of ``tests``, whatever the kernel printed."""
+        cell.outputs = [_demoted(output) for output in cell.outputs]
+        if self._link is None:
+            self._link = KernelLink(
+                self.km.get_connection_info(),
+                is_alive=run_sync(self.km.is_alive),
+                interrupt=run_sync(self.km.interrupt_kernel),
+            )
+        deadline = min(self._deadline, time.monotonic() + self.timeout)
+        try:
+            verdict = judged_tests.run_hidden_tests(tests, self._link, deadline)
+        except KernelDied:
+            self._stopped = KERNEL_DIED_ENAME
+            cell.outputs.insert(0, _error_output(KERNEL_DIED_ENAME, self._stop_message()))
+            return
+        except LinkFailed as error:
+            verdict = judged_tests.Verdict(False, f"a call of the submission's code {error}")
+        if not verdict.passed:
+            # First: nbgrader scores a cell by its first error or result.
+            cell.outputs.insert(0, _error_output(JUDGE_ENAME, verdict.message))
 
     def _judge(self, cell: NotebookNode, index: int) -> None:
         """Fail a test cell that ran cleanly when the answers it hands over do not pass."""
@@ -185,3 +250,16 @@ class GuardedExecute(Execute):
         if self._stopped == SUBMISSION_TIMEOUT_ENAME:
             return f"the submission used up its {self.submission_timeout} s"
         return "the kernel died (memory limit or crash); later cells were not run"
+
+
+def judging_config(config: Config) -> Config:
+    """``config`` with nbgrader's Execute step replaced by a judging :class:`GuardedExecute`."""
+    from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import Execute as NbgraderExecute
+
+    config.Autograde.autograde_preprocessors = [
+        GuardedExecute if step is NbgraderExecute else step
+        for step in Autograde.class_traits()["autograde_preprocessors"].default()
+    ]
+    config.GuardedExecute.judge_answers = True
+    return config

@@ -117,10 +117,16 @@ class NbgraderCourse:
         notebooks.write(nb, path)
         return path
 
-    def autograde(self, assignment: str, student: str) -> dict:
-        """nbgrader's autograde of one submission: ``success``, ``log``, ``error``."""
+    def autograde(self, assignment: str, student: str, judged: bool = False) -> dict:
+        """nbgrader's autograde of one submission: ``success``, ``log``, ``error``.
+
+        ``judged``: the grader decides test cells outside the kernel, as grading does.
+        """
+        from autograder.guarded_execute import judging_config
+
         apply_kernel_environment()
-        return self.api().autograde(assignment, student, force=True, create=True)
+        config = judging_config(self.config()) if judged else None
+        return self.api(config).autograde(assignment, student, force=True, create=True)
 
     def scores(self, assignment: str, student: str) -> dict[str, tuple[float, float]]:
         """Score and maximum per graded cell, from the gradebook."""

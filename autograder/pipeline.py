@@ -23,6 +23,7 @@ from autograder import records
 from autograder.course import Course
 from autograder.nbgrader_course import ensure_tools_on_path
 from autograder.runners import DaskRunner, ProcessRunner
+from autograder.seeding import submission_seed
 from autograder.settings import Autograder, Limits, course_db_url
 from autograder.worker import GradingRequest
 
@@ -171,7 +172,7 @@ class BatchGrader:
                 student=student,
                 backend=self.settings.backend,
                 limits=asdict(self.limits),
-                seed=self.settings.seed,
+                seed=self._seed(assignment, student),
                 db_url=private_db or self.db_url,
                 docker_image=self.settings.docker_image,
                 docker_gpus=self.settings.docker_gpus,
@@ -184,6 +185,13 @@ class BatchGrader:
                     copy_submission(private_db, self.db_url, assignment, student)
                 records.save(self.course, record)
         return record
+
+    def _seed(self, assignment: str, student: str) -> int:
+        """The seed a regrade reuses from the record, else the submission's own."""
+        previous = records.load(self.course, assignment, student)
+        if previous is not None and previous.status == "graded":
+            return previous.seed
+        return submission_seed(self.settings.seed, assignment, student)
 
     def _private_gradebook(self, folder: Path) -> str | None:
         """A copy of the SQLite gradebook for one worker; None for server databases."""

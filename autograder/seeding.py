@@ -1,11 +1,14 @@
 """The grading seed: one integer that makes every hidden test's randomness repeatable.
 
 Hidden tests call :func:`grading_seed` and :func:`seed_everything`; the threshold study
-varies the seed through the ``AUTOGRADER_SEED`` environment variable.
+varies the seed through the ``AUTOGRADER_SEED`` environment variable. Grading draws
+each submission's seed with :func:`submission_seed`, so every student's hidden
+inputs differ and a regrade draws the same ones again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 
@@ -20,6 +23,16 @@ def grading_seed() -> int:
         return int(raw)
     except ValueError as error:
         raise ValueError(f"{SEED_ENV} must be an integer, got {raw!r}") from error
+
+
+def submission_seed(course_seed: int, assignment: str, student: str) -> int:
+    """The seed of one submission: fixed for it, different for every student.
+
+    ``course_seed`` is the course's private grading seed; below 2**24, so tests may
+    scale it into any generator's range.
+    """
+    key = f"{course_seed}\0{assignment}\0{student}".encode()
+    return int.from_bytes(hashlib.sha256(key).digest()[:3], "big")
 
 
 def seed_everything(seed: int) -> None:

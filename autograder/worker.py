@@ -20,8 +20,6 @@ import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute
 from nbgrader.utils import compute_checksum
 from traitlets.config import Config
 
@@ -36,7 +34,7 @@ from autograder.guarded_execute import (
     KERNEL_DIED_ENAME,
     OUTPUT_CUT_KEY,
     SUBMISSION_TIMEOUT_ENAME,
-    GuardedExecute,
+    judging_config,
 )
 from autograder.nbgrader_course import NbgraderCourse
 from autograder.settings import Limits, kernel_environment, load_config
@@ -94,16 +92,12 @@ def _nbgrader_config(
     config = load_config(course)
     config.CourseDirectory.root = str(course.root)
     config.CourseDirectory.db_url = request.db_url
-    config.Autograde.autograde_preprocessors = [
-        GuardedExecute if step is Execute else step
-        for step in Autograde.class_traits()["autograde_preprocessors"].default()
-    ]
+    judging_config(config)
     config.GuardedExecute.kernel_name = KERNEL_NAME
     config.GuardedExecute.timeout = limits.cell_timeout
     config.GuardedExecute.submission_timeout = limits.submission_timeout
     config.GuardedExecute.cell_output_limit = limits.cell_output_kb * 1024
     config.GuardedExecute.output_limit = limits.output_kb * 1024
-    config.GuardedExecute.judge_answers = True
     # Nothing in a graded kernel needs a clean exit; a graceful one waits on the process.
     config.GuardedExecute.shutdown_kernel = "immediate"
     config.GuardedExecute.kernel_manager_class = PromptKernelManager
