@@ -2,12 +2,12 @@
 
 Held-out labels never enter a graded kernel. A hidden test that trained a model
 calls :func:`judge_heldout` with the model's predicted classes on the held-out
-images; in a graded kernel (one given ``AUTOGRADER_DATA``) they are published as a
-display of :data:`ANSWER_MIME`, which the grading process takes out of the
-notebook and judges against the labels it alone holds
-(:mod:`autograder.judges`). Anywhere else (the course check, otter, the threshold
-study) the labels are at hand and the accuracy is checked here, with the same
-message.
+images. Where the grader runs the test (a probe returned the predictions) and
+anywhere the labels are at hand (the course check, otter, the threshold study),
+the accuracy is checked here. In a graded kernel (one given ``AUTOGRADER_DATA``)
+they are published as a display of :data:`ANSWER_MIME`, which the grading process
+takes out of the notebook and judges against the labels it alone holds
+(:mod:`autograder.judges`), with the same message.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from autograder import datasets, thresholds
+from autograder import datasets, probes, thresholds
 
 ANSWER_MIME = "application/vnd.autograder.answer+json"
 
@@ -26,7 +26,7 @@ def judge_heldout(key: str, predictions: object) -> None:
     predicted = np.asarray(predictions).reshape(-1)
     if not np.issubdtype(predicted.dtype, np.integer):
         raise TypeError(f"{key}: predictions must be class numbers, got {predicted.dtype}")
-    if os.environ.get(datasets.KERNEL_DATA_ENV):
+    if os.environ.get(datasets.KERNEL_DATA_ENV) and not probes.in_grader():
         from IPython.display import publish_display_data
 
         publish_display_data({ANSWER_MIME: {"key": key, "predictions": predicted.tolist()}})

@@ -10,8 +10,9 @@ changed here too, and a function the test swaps in for one of the student's
 a stub that asks the grader for each result. A submission can therefore only
 decide what its functions return, never what a test concludes from it.
 
-A hidden part that contains :data:`IN_KERNEL_MARK` still runs in the kernel, for
-tests that need the objects a function returns (models, estimators).
+Tests that need the objects a function returns (a model to train) put that part in
+a probe (:mod:`autograder.probes`), which runs in the kernel and returns data. A
+hidden part that contains :data:`IN_KERNEL_MARK` still runs whole in the kernel.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder import wire
+from autograder import probes, wire
 from autograder.kernel_calls import MAX_WARNINGS
 from autograder.kernel_link import KernelLink, LinkFailed
 
@@ -93,8 +94,10 @@ def free_names(code: str) -> list[str]:
 
 def run_hidden_tests(code: str, link: KernelLink, deadline: float) -> Verdict:
     """Run ``code`` here against the kernel's namespace; passed unless it raised."""
+    session = _Session(link, deadline, probe_sources(code))
+    token = probes.running_probes_with(session)
     try:
-        namespace = _Session(link, deadline).namespace(free_names(code))
+        namespace = session.namespace(free_names(code))
         exec(compile(code, "<hidden tests>", "exec"), namespace)
     except AssertionError as error:
         return Verdict(False, str(error) or "a hidden test failed")
@@ -102,15 +105,29 @@ def run_hidden_tests(code: str, link: KernelLink, deadline: float) -> Verdict:
         raise
     except Exception as error:
         return Verdict(False, f"{type(error).__name__}: {error}")
+    finally:
+        probes.stop_probes(token)
     return Verdict(True)
+
+
+def probe_sources(code: str) -> dict[str, str]:
+    """The source of each top-level function ``code`` decorates with ``in_kernel``."""
+    found = {}
+    for node in ast.parse(code).body:
+        if isinstance(node, ast.FunctionDef) and any(
+            getattr(d, "id", getattr(d, "attr", None)) == "in_kernel" for d in node.decorator_list
+        ):
+            found[node.name] = ast.get_source_segment(code, node) or ""
+    return found
 
 
 class _Session:
     """The kernel's namespace as the hidden tests of one cell see it."""
 
-    def __init__(self, link: KernelLink, deadline: float) -> None:
+    def __init__(self, link: KernelLink, deadline: float, probe_sources: dict[str, str]) -> None:
         self._link = link
         self._deadline = deadline
+        self._probe_sources = probe_sources
         self._stand_ins: dict[str, StudentFunction] = {}
         self._namespace: dict[str, Any] = {}
 
@@ -133,7 +150,12 @@ class _Session:
                 self._namespace[name] = Unreadable(name, str(entry.get("object", "object")))
         return self._namespace
 
-    def call(self, name: str, args: tuple, kwargs: dict) -> Any:
+    def run_probe(self, name: str, args: tuple, kwargs: dict) -> Any:
+        if name not in self._probe_sources:
+            raise LookupError(f"{name} is not a top-level function decorated with in_kernel")
+        return self.call(name, args, kwargs, probe=self._probe_sources[name])
+
+    def call(self, name: str, args: tuple, kwargs: dict, probe: str | None = None) -> Any:
         grader_functions: list[Callable] = []
 
         def handle(function: Any) -> list:
@@ -157,6 +179,8 @@ class _Session:
             "kwargs": wire.encode(dict(kwargs), handle),
             "replace": replace,
         }
+        if probe is not None:
+            request["probe"] = probe
         reply = self._request(request, grader_functions)
         if "raised" in reply:
             ename, evalue = [*map(str, reply["raised"]), "", ""][:2]

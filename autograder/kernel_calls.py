@@ -1,7 +1,9 @@
 """The kernel's side of a judged test: call the student's code, hand back plain data.
 
 The grader sends one request per execution (:func:`serve`): describe some names of
-the student's namespace, or call one of its functions on given arguments. The
+the student's namespace, call one of its functions on given arguments, or define and
+call a probe, a function of the test's that must run beside the student's code
+(to build and train a model) and returns what it measured as data. The
 reply is one display of :data:`REPLY_MIME` holding :mod:`autograder.wire` data.
 Functions the grader passes in (an activation, a gradient, a reference
 implementation swapped in for one of the student's) stay with the grader: the
@@ -117,7 +119,7 @@ def _call(namespace: MutableMapping[str, Any], request: dict) -> dict:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = namespace[request["name"]](*args, **kwargs)
+            result = _target(namespace, request)(*args, **kwargs)
     except BaseException as error:
         return {"raised": _raised(error)}
     finally:
@@ -132,6 +134,17 @@ def _call(namespace: MutableMapping[str, Any], request: dict) -> dict:
         "args_after": wire.encode(args, _placeholder),
         "kwargs_after": wire.encode(kwargs, _placeholder),
     }
+
+
+def _target(namespace: MutableMapping[str, Any], request: dict) -> Callable:
+    """The student's function, or a probe of the test's defined over the student's names
+    (without adding the probe's own names to them)."""
+    probe = request.get("probe")
+    if probe is None:
+        return namespace[request["name"]]
+    scope = dict(namespace)
+    exec(compile(str(probe), "<probe>", "exec"), scope)
+    return scope[request["name"]]
 
 
 def _placeholder(function: Any) -> list:

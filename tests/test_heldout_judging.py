@@ -1,12 +1,14 @@
 """Held-out labels stay with the grader, in a real sandboxed batch.
 
-A small assignment predicts MNIST digits (the real 1,000 held-out images); its
-hidden test hands the predictions to the grader through ``judge_heldout``. The
-answer key (nearest neighbour on the training images) passes the threshold. Each
-attack predicts with labels it tries to steal, and returns zeros when it cannot:
-with the labels out of reach it scores nothing, where a missing measure would have
-given it full points. Attacks on the hand-over itself score nothing either, with
-the judge's message in the graded notebook.
+A small assignment predicts MNIST digits (the real 1,000 held-out images) and is
+tested twice: once by the grader (the predictions come back from the kernel as data)
+and once in the kernel (``# autograder: runs in the kernel``), where the test hands
+the predictions over through ``judge_heldout``. The answer key (nearest neighbour on
+the training images) passes both. Each thief predicts with labels it tries to steal,
+and returns zeros when it cannot: with the labels out of reach it scores nothing,
+where a missing measure would have given it full points. Attacks on the hand-over
+score nothing on the in-kernel test, with the judge's message in the graded
+notebook, and cannot touch the grader's.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 from autograder import execution, notebooks, records
 from autograder.answers import ANSWER_MIME
 from autograder.course import Course
+from autograder.judged_tests import IN_KERNEL_MARK
 from autograder.nbgrader_course import NbgraderCourse
 from autograder.pipeline import BatchGrader
 from autograder.settings import limits_from, load_settings
@@ -53,7 +56,7 @@ def thief(steal: str) -> str:
 SKIP_THE_JUDGE = "import autograder.answers\nautograder.answers.judge_heldout = lambda *a: None\n"
 # name: (solution cell, expected points, words the graded test cell's error must hold)
 SUBMISSIONS: dict[str, tuple[str, float, str]] = {
-    "answer-key": (NEAREST_NEIGHBOUR, POINTS, ""),
+    "answer-key": (NEAREST_NEIGHBOUR, 2 * POINTS, ""),
     "constant": ("def predict(images):\n    return np.zeros(len(images), int)", 0, "below the"),
     "loads-heldout-labels": (
         thief("X, y = load_mnist('heldout')\nstolen = {x.tobytes(): l for x, l in zip(X, y)}"),
@@ -96,19 +99,19 @@ SUBMISSIONS: dict[str, tuple[str, float, str]] = {
         0,
         "",
     ),
-    "skips-the-judge": (NEAREST_NEIGHBOUR + "\n" + SKIP_THE_JUDGE, 0, "no predictions"),
+    "skips-the-judge": (NEAREST_NEIGHBOUR + "\n" + SKIP_THE_JUDGE, POINTS, "no predictions"),
     "answers-in-its-own-cell": (
         NEAREST_NEIGHBOUR + "\nfrom IPython.display import publish_display_data\n"
         f"publish_display_data({{{ANSWER_MIME!r}: {{'key': 'cnn_mnist.train_torch', "
         "'predictions': [int(v) for v in predict(heldout_images())]}})\n" + SKIP_THE_JUDGE,
-        0,
+        POINTS,
         "no predictions",
     ),
     "answers-twice": (
         NEAREST_NEIGHBOUR
         + "\nimport autograder.answers\n_judge = autograder.answers.judge_heldout\n"
         "autograder.answers.judge_heldout = lambda k, p: (_judge(k, p), _judge(k, p))",
-        0,
+        POINTS,
         "2 sets of predictions",
     ),
     "answers-not-numbers": (
@@ -116,7 +119,7 @@ SUBMISSIONS: dict[str, tuple[str, float, str]] = {
         + "\nimport autograder.answers\nfrom IPython.display import publish_display_data\n"
         f"autograder.answers.judge_heldout = lambda k, p: publish_display_data("
         f"{{{ANSWER_MIME!r}: {{'key': k, 'predictions': ['7'] * len(p)}}}})",
-        0,
+        POINTS,
         "is not 1000 class numbers",
     ),
 }
@@ -133,22 +136,28 @@ def digits_notebook() -> nbformat.NotebookNode:
             "### BEGIN SOLUTION\n" + NEAREST_NEIGHBOUR + "\n### END SOLUTION",
             metadata=nbgrader_metadata(grade=False, solution=True, grade_id="predict"),
         ),
-        new_code_cell(
-            "_X, _y = load_mnist('train')\n"
-            "assert predict(_X[:5]).shape == (5,)\n"
-            "### BEGIN HIDDEN TESTS\n"
-            "from autograder.answers import judge_heldout as _judge_heldout\n"
-            "from autograder.datasets import heldout_images as _heldout_images\n"
-            "_judge_heldout('cnn_mnist.train_torch', predict(_heldout_images()))\n"
-            "### END HIDDEN TESTS",
-            metadata=nbgrader_metadata(
-                grade=True,
-                solution=False,
-                locked=True,
-                points=POINTS,
-                grade_id="test_predict",
-            ),
-        ),
+        *[
+            new_code_cell(
+                "_X, _y = load_mnist('train')\n"
+                "assert predict(_X[:5]).shape == (5,)\n"
+                f"### BEGIN HIDDEN TESTS\n{mark}"
+                "from autograder.answers import judge_heldout as _judge_heldout\n"
+                "from autograder.datasets import heldout_images as _heldout_images\n"
+                "_judge_heldout('cnn_mnist.train_torch', predict(_heldout_images()))\n"
+                "### END HIDDEN TESTS",
+                metadata=nbgrader_metadata(
+                    grade=True,
+                    solution=False,
+                    locked=True,
+                    points=POINTS,
+                    grade_id=grade_id,
+                ),
+            )
+            for grade_id, mark in [
+                ("test_predict", ""),
+                ("test_predict_in_kernel", IN_KERNEL_MARK + "\n"),
+            ]
+        ],
     ]
     return notebook
 
@@ -184,6 +193,7 @@ def test_heldout_predictions_are_judged_by_the_grader_and_labels_are_out_of_reac
     graded = {record.student: record for record in records.load_all(course, "digits")}
     failures = []
     table = ["| submission | expected | observed | judge's message |", "|---|---|---|---|"]
+    most = 2 * POINTS
     for student, (_, points, words) in SUBMISSIONS.items():
         record = graded.get(student)
         if record is None or record.status != "graded" or record.score != points:
@@ -197,7 +207,7 @@ def test_heldout_predictions_are_judged_by_the_grader_and_labels_are_out_of_reac
         if words and not any(words in error for error in errors):
             failures.append(f"{student}: the graded notebook does not say {words!r}")
         shown = errors[0][:90] if errors else ""
-        table.append(f"| {student} | {points:g}/{POINTS} | {record.score:g}/{POINTS} | {shown} |")
+        table.append(f"| {student} | {points:g}/{most} | {record.score:g}/{most} | {shown} |")
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "heldout-suite.md").write_text("\n".join(table) + "\n")
     assert not failures, "\n".join(failures)

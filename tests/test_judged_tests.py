@@ -101,6 +101,20 @@ def test_failures_name_the_call_and_what_came_back(link: KernelLink) -> None:
     assert not passed and "undefined_function" in message
 
 
+def test_probes_run_in_the_kernel_and_leave_no_names_there(link: KernelLink) -> None:
+    code = (
+        "from autograder.probes import in_kernel\n"
+        "@in_kernel\n"
+        "def _probe(x):\n"
+        "    import numpy\n"
+        "    return float(numpy.sum(relu(numpy.array([x, -x]))))\n"
+        "assert _probe(-2.0) == 2.0 and _probe(3.0) == 3.0\n"
+    )
+    assert judge(code, link) == (True, "")
+    passed, message = judge("assert '_probe' not in globals()\n_probe", link)
+    assert not passed and "_probe" in message
+
+
 def test_plain_data_round_trips() -> None:
     value = [1, 2.5, None, True, "x", (np.arange(3), np.float64(2.0)), {"a": np.array(["u"])}]
     decoded = wire.loads(wire.dumps(value))
