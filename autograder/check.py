@@ -3,8 +3,9 @@
 For each assignment: the solution gets every auto-graded point, the unmodified
 release gets none and grades without crashing, every alternative fixture keeps its
 item's points, every mistake fixture loses exactly its item's points, every forgery
-fixture scores nothing on its item, and the release passes its audit. Grading
-decides test cells outside the kernel, as the grading workers do.
+fixture scores nothing on its item, and the release passes its audit. The
+submissions are graded as a class is (``autograder grade``): in the course's
+sandbox, with hidden tests run by the grader, each with its own seed.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import fixtures, notebooks, release
+from autograder import fixtures, notebooks, records, release
 from autograder.course import Course
 from autograder.nbgrader_course import NbgraderCourse
+from autograder.pipeline import BatchGrader
+from autograder.settings import limits_from, load_settings
 
 STUDENT_PREFIX = "check-"
 
@@ -73,9 +76,16 @@ def expected_points(item: str, submission: fixtures.Submission, points: float) -
 
 
 def check_assignment(
-    course: Course, assignment: str, workdir: Path, say: Callable[[str], None] = print
+    course: Course,
+    assignment: str,
+    workdir: Path,
+    say: Callable[[str], None] = print,
+    backend: str | None = None,
 ) -> AssignmentCheck:
-    """Grade the reference and fixture submissions of one assignment and compare."""
+    """Grade the reference and fixture submissions of one assignment and compare.
+
+    ``backend`` defaults to the course's grading back end (the sandbox).
+    """
     started = time.perf_counter()
     source = notebooks.read(course.source_notebook(assignment))
     all_items = notebooks.items(source)
@@ -98,17 +108,23 @@ def check_assignment(
     submissions = fixtures.reference_submissions(release_nb, source)
     for kind in fixtures.KINDS:
         submissions += fixtures.combined_submissions(release_nb, source, found, kind)
-
     for submission in submissions:
         student = STUDENT_PREFIX + submission.name
         grading_course.submit(assignment, student, notebook_name, submission.notebook)
-        began = time.perf_counter()
-        outcome = grading_course.autograde(assignment, student, judged=True)
-        say(f"  [{assignment}] {submission.name}: graded in {time.perf_counter() - began:.1f} s")
-        if not outcome["success"]:
-            result.problems.append(f"{submission.name}: autograde failed: {outcome.get('error')}")
+
+    # Graded as a batch of students is: isolated, judged outside the kernel, in parallel.
+    scratch = Course(grading_course.root)
+    settings = load_settings(scratch, backend=backend)
+    BatchGrader(scratch, settings, limits_from(scratch, settings)).grade(
+        assignment, say=lambda line: say(f"  {line}")
+    )
+    for submission in submissions:
+        record = records.load(scratch, assignment, STUDENT_PREFIX + submission.name)
+        if record is None or record.status != "graded":
+            why = "no record" if record is None else f"{record.reasons} {record.error or ''}"
+            result.problems.append(f"{submission.name}: grading failed: {why.strip()}")
             continue
-        scores = grading_course.scores(assignment, student)
+        scores = {name: (item["score"], item["max_score"]) for name, item in record.items.items()}
         _compare(submission, scores, auto, by_name, result)
 
     result.seconds = time.perf_counter() - started
@@ -149,13 +165,16 @@ def _compare(
 
 
 def check_course(
-    course: Course, assignments: list[str], say: Callable[[str], None] = print
+    course: Course,
+    assignments: list[str],
+    say: Callable[[str], None] = print,
+    backend: str | None = None,
 ) -> list[AssignmentCheck]:
     results = []
     for assignment in assignments:
         say(f"checking {assignment}")
         with tempfile.TemporaryDirectory(prefix=f"autograder-check-{assignment}-") as tmp:
-            results.append(check_assignment(course, assignment, Path(tmp), say))
+            results.append(check_assignment(course, assignment, Path(tmp), say, backend))
     return results
 
 

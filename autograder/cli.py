@@ -84,27 +84,30 @@ def strip_command(assignments: tuple[str, ...], all_: bool, course_root: Path | 
             click.echo(f"stripped {path.relative_to(course.root)}")
 
 
-@main.command("check")
-@assignments_argument
-@all_option
-@course_option
-def check_command(assignments: tuple[str, ...], all_: bool, course_root: Path | None) -> None:
-    """Prove every hidden test with nbgrader's autograde and the fixtures."""
-    from autograder import check
-
-    course, selected = selection(course_root, assignments, all_)
-    results = check.check_course(course, selected)
-    click.echo(check.format_table(results))
-    if not all(result.passed for result in results):
-        sys.exit(1)
-
-
 backend_option = click.option(
     "--backend",
     type=click.Choice(["sandbox", "docker", "local"]),
     default=None,
     help="Where student kernels run (default: c.Autograder.backend).",
 )
+
+
+@main.command("check")
+@assignments_argument
+@all_option
+@backend_option
+@course_option
+def check_command(
+    assignments: tuple[str, ...], all_: bool, backend: str | None, course_root: Path | None
+) -> None:
+    """Prove every hidden test by grading the answer key and the fixtures as a class."""
+    from autograder import check
+
+    course, selected = selection(course_root, assignments, all_)
+    results = check.check_course(course, selected, backend=backend)
+    click.echo(check.format_table(results))
+    if not all(result.passed for result in results):
+        sys.exit(1)
 
 
 @main.command("collect")

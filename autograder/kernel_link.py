@@ -130,7 +130,8 @@ class KernelLink:
         kind = message.get("msg_type")
         content = message.get("content", {})
         if kind == "display_data" and REPLY_MIME in content.get("data", {}):
-            self._replies.append(content["data"][REPLY_MIME])
+            # Only the first reply is kept; the others are counted, so a flood costs nothing.
+            self._replies.append(content["data"][REPLY_MIME] if not self._replies else None)
         elif kind == "status" and content.get("execution_state") == "idle":
             self._idle = True
 

@@ -17,7 +17,7 @@ from traitlets.config import Config
 
 from autograder import notebooks
 from autograder.course import CONFIG_NAME, Course
-from autograder.settings import apply_kernel_environment, course_db_url
+from autograder.settings import course_db_url
 
 _CONFIG_TEMPLATE = """\
 c = get_config()  # noqa: F821
@@ -116,26 +116,3 @@ class NbgraderCourse:
         path = self.submission_dir(assignment, student) / notebook_name
         notebooks.write(nb, path)
         return path
-
-    def autograde(self, assignment: str, student: str, judged: bool = False) -> dict:
-        """nbgrader's autograde of one submission: ``success``, ``log``, ``error``.
-
-        ``judged``: the grader decides test cells outside the kernel, as grading does.
-        """
-        from autograder.guarded_execute import judging_config
-
-        apply_kernel_environment()
-        config = judging_config(self.config()) if judged else None
-        return self.api(config).autograde(assignment, student, force=True, create=True)
-
-    def scores(self, assignment: str, student: str) -> dict[str, tuple[float, float]]:
-        """Score and maximum per graded cell, from the gradebook."""
-        from nbgrader.api import Gradebook
-
-        with Gradebook(self.db_url) as gradebook:
-            submission = gradebook.find_submission(assignment, student)
-            return {
-                grade.name: (float(grade.score), float(grade.max_score))
-                for notebook in submission.notebooks
-                for grade in notebook.grades
-            }

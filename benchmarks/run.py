@@ -9,7 +9,8 @@
    >= 1.8x nbgrader).
 
 Measurements of one comparison alternate in the same run, so machine noise hits
-both sides alike. Usage: ``python benchmarks/run.py [--repeats N] [--skip-notebooks]``.
+both sides alike. Usage: ``python benchmarks/run.py [--repeats N] [--skip-notebooks]
+[--skip-overhead] [--skip-throughput]``.
 """
 
 from __future__ import annotations
@@ -160,6 +161,7 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=20)
     parser.add_argument("--skip-notebooks", action="store_true")
     parser.add_argument("--skip-overhead", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
     args = parser.parse_args()
     ensure_tools_on_path()
     apply_kernel_environment()
@@ -169,7 +171,8 @@ def main() -> None:
         notebook_times(course, args.repeats)
     if not args.skip_overhead:
         overhead(course, args.repeats)
-    throughput(course, args.submissions, args.repeats)
+    if not args.skip_throughput:
+        throughput(course, args.submissions, args.repeats)
 
 
 if __name__ == "__main__":

@@ -76,11 +76,28 @@ def tiny_notebook() -> nbformat.NotebookNode:
     return notebook
 
 
+def one_assignment_course(root: Path, name: str, notebook: nbformat.NotebookNode) -> Course:
+    """A course folder at ``root`` with the repository's configuration and one assignment."""
+    (root / "source" / name).mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
+    nbformat.write(notebook, str(root / "source" / name / f"{name}.ipynb"))
+    return Course(root)
+
+
+def submit_answers(course: Course, assignment: str, item: str, answers: dict[str, str]) -> None:
+    """Release ``assignment`` and submit, per student, the release with ``item`` answered."""
+    from autograder import notebooks
+    from autograder.nbgrader_course import NbgraderCourse
+
+    NbgraderCourse.for_course(course).generate(assignment)
+    name = f"{assignment}.ipynb"
+    release = notebooks.read(course.release_dir / assignment / name)
+    for student, code in answers.items():
+        submission = notebooks.with_replaced_cells(release, {item: code})
+        notebooks.write(submission, course.root / "submitted" / student / assignment / name)
+
+
 @pytest.fixture()
 def tiny_course(tmp_path: Path) -> Course:
     """A course folder with one assignment, ``tiny``, and the repository's configuration."""
-    root = tmp_path / "course"
-    (root / "source" / "tiny").mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    nbformat.write(tiny_notebook(), str(root / "source" / "tiny" / "tiny.ipynb"))
-    return Course(root)
+    return one_assignment_course(tmp_path / "course", "tiny", tiny_notebook())

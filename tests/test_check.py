@@ -1,7 +1,9 @@
-"""The course self-check through nbgrader's real autograde (minutes: whole notebooks).
+"""The course self-check, graded as a class is: in the sandbox, verdicts in the grader.
 
 Every hidden test is proven here: the solution gets every point, the release none,
-each alternative keeps its item's points and each mistake loses exactly its item's.
+each alternative keeps its item's points, each mistake loses exactly its item's, and
+each forgery (wrong code that attacks the grading from inside the kernel) scores
+nothing on its item. The table lands in ``artifacts/check-<assignment>.md``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import ARTIFACTS
 
 from autograder import check
 from autograder.course import Course
@@ -19,8 +22,11 @@ from autograder.course import Course
 def test_course_check_passes(course: Course, assignment: str, tmp_path: Path) -> None:
     result = check.check_assignment(course, assignment, tmp_path, say=lambda line: None)
     table = check.format_table([result])
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"check-{assignment}.md").write_text(f"```\n{table}\n```\n")
     assert result.passed, table
     assert result.solution_score == result.max_score > 0
     assert result.release_score == 0
     for item in result.items:
         assert len(item.accepted) >= 2 and len(item.rejected) >= 2, table
+    assert sum(len(item.defeated) for item in result.items) >= 2, table

@@ -13,19 +13,16 @@ notebook, and cannot touch the grader's.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import ARTIFACTS, REPO, nbgrader_metadata
+from conftest import ARTIFACTS, nbgrader_metadata, one_assignment_course, submit_answers
 from nbformat.v4 import new_code_cell, new_notebook
 
 from autograder import execution, notebooks, records
 from autograder.answers import ANSWER_MIME
-from autograder.course import Course
 from autograder.judged_tests import IN_KERNEL_MARK
-from autograder.nbgrader_course import NbgraderCourse
 from autograder.pipeline import BatchGrader
 from autograder.settings import limits_from, load_settings
 
@@ -176,16 +173,11 @@ def test_heldout_notebook_passes_its_own_check_outside_a_sandbox(tmp_path: Path)
 def test_heldout_predictions_are_judged_by_the_grader_and_labels_are_out_of_reach(
     tmp_path: Path,
 ) -> None:
-    root = tmp_path / "course"
-    (root / "source" / "digits").mkdir(parents=True)
-    shutil.copy(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
-    nbformat.write(digits_notebook(), str(root / "source" / "digits" / "digits.ipynb"))
-    course = Course(root)
-    NbgraderCourse.for_course(course).generate("digits")
-    release = notebooks.read(course.release_dir / "digits" / "digits.ipynb")
-    for student, (code, _, _) in SUBMISSIONS.items():
-        submission = notebooks.with_replaced_cells(release, {"predict": code})
-        notebooks.write(submission, root / "submitted" / student / "digits" / "digits.ipynb")
+    course = one_assignment_course(tmp_path / "course", "digits", digits_notebook())
+    submit_answers(
+        course, "digits", "predict", {s: code for s, (code, _, _) in SUBMISSIONS.items()}
+    )
+    root = course.root
 
     settings = load_settings(course, backend="sandbox", workers=2)
     BatchGrader(course, settings, limits_from(course, settings)).grade("digits", say=print)

@@ -13,7 +13,7 @@ from jupyter_client.manager import start_new_kernel
 
 from autograder import wire
 from autograder.judged_tests import free_names, judged_outside, run_hidden_tests, split_hidden
-from autograder.kernel_link import KernelLink
+from autograder.kernel_link import KernelLink, LinkFailed
 
 STUDENT_CODE = """
 import numpy as np
@@ -39,6 +39,18 @@ def broken(x):
 
 def gives_object():
     return object()
+
+def answers_twice():
+    from IPython.display import publish_display_data
+    publish_display_data({"application/vnd.autograder.reply+json": {"value": {"int": "1"}}})
+    return 2
+
+def asks_for_input():
+    return input("the answer, please: ")
+
+def sleeps():
+    import time
+    time.sleep(60)
 
 np.allclose = lambda *args, **kwargs: True
 """
@@ -113,6 +125,18 @@ def test_probes_run_in_the_kernel_and_leave_no_names_there(link: KernelLink) -> 
     assert judge(code, link) == (True, "")
     passed, message = judge("assert '_probe' not in globals()\n_probe", link)
     assert not passed and "_probe" in message
+
+
+def test_a_kernel_that_breaks_the_protocol_fails_only_its_test(link: KernelLink) -> None:
+    with pytest.raises(LinkFailed, match="2 replies"):
+        judge("answers_twice()", link)
+    # input() gets the grader's refusal, nothing else.
+    assert judge("assert 'asked for input' in asks_for_input()", link) == (True, "")
+    started = time.monotonic()
+    with pytest.raises(LinkFailed, match="time left"):
+        run_hidden_tests("sleeps()", link, time.monotonic() + 2)
+    assert time.monotonic() - started < 10
+    assert judge("assert relu(2.0) == 2.0", link) == (True, ""), "the kernel still answers"
 
 
 def test_plain_data_round_trips() -> None:
