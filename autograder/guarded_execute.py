@@ -1,5 +1,10 @@
-"""nbgrader's Execute step with a whole-submission deadline and crash containment.
+"""nbgrader's Execute step with verdicts outside the kernel, a whole-submission
+deadline and crash containment.
 
+- With ``judge_answers``, a test cell's hidden tests run in the grader
+  (:mod:`autograder.judged_tests`) and the kernel runs only its visible checks;
+  what the kernel printed in the cell (errors, stderr, results) is kept as plain
+  text, so the grader's verdict alone is what nbgrader scores.
 - Each cell's time limit is the smaller of the per-cell timeout and the time left
   to the submission; once the deadline passes, remaining cells are not run and get
   an error output saying why, so tests after it score nothing while the points
@@ -255,10 +260,9 @@ class GuardedExecute(Execute):
 def judging_config(config: Config) -> Config:
     """``config`` with nbgrader's Execute step replaced by a judging :class:`GuardedExecute`."""
     from nbgrader.converters import Autograde
-    from nbgrader.preprocessors import Execute as NbgraderExecute
 
     config.Autograde.autograde_preprocessors = [
-        GuardedExecute if step is NbgraderExecute else step
+        GuardedExecute if step is Execute else step
         for step in Autograde.class_traits()["autograde_preprocessors"].default()
     ]
     config.GuardedExecute.judge_answers = True
