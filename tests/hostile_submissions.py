@@ -130,6 +130,13 @@ def attacks(scratch_mb: int) -> dict[str, Attack]:
             )
         ),
         "setuid-root": Attack(probe(tried("os.setuid(0)"))),
+        "reads-accuracy-thresholds": Attack(
+            probe(
+                "from autograder.thresholds import THRESHOLDS_FILE\n"
+                "try:\n    escaped = 'cnn_mnist' in THRESHOLDS_FILE.read_text()\n"
+                "except OSError:\n    pass"
+            )
+        ),
         "reads-etc-shadow": Attack(
             probe(
                 "try:\n    escaped = ':' in open('/etc/shadow').read()\nexcept OSError:\n    pass"

