@@ -22,6 +22,7 @@ from traitlets.config import Config
 
 from autograder import notebooks
 from autograder.course import Course
+from autograder.guarded_execute import PARTIAL_KEY
 from autograder.nbgrader_course import NbgraderCourse, require_success
 
 WITHHELD = "Output not shown in feedback: it was produced after hidden tests ran.\n"
@@ -121,7 +122,18 @@ class RedactTestOutputs(NbGraderPreprocessor):
         return cell, resources
 
     def _test_outcome(self, cell: NotebookNode) -> NotebookNode:
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        outputs = cell.get("outputs", [])
+        errors = [o for o in outputs if o.get("output_type") == "error"]
+        partial = [
+            str(o.get("metadata", {}).get(PARTIAL_KEY))
+            for o in outputs
+            if o.get("output_type") == "execute_result" and PARTIAL_KEY in o.get("metadata", {})
+        ]
+        if partial and not errors:
+            text = partial[0]
+            if self._quotes_test(text):
+                return _stream("stderr", QUOTES_TEST)
+            return _stream("stderr", f"Test partly passed. {text}\n")
         if not errors:
             return _stream("stdout", "Test passed.\n")
         error = errors[-1]

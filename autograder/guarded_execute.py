@@ -45,6 +45,7 @@ KERNEL_DIED_ENAME = "KernelDiedError"
 _OUTPUT_TYPES = {"stream", "display_data", "execute_result", "update_display_data", "error"}
 _DISPLAY_TYPES = {"display_data", "execute_result", "update_display_data"}
 JUDGE_ENAME = "AssertionError"
+PARTIAL_KEY = "autograder_failed_cases"
 MAX_ANSWERS_PER_CELL = 8
 
 
@@ -66,6 +67,17 @@ def _characters(value: object) -> int:
 def _error_output(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(
         output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]
+    )
+
+
+def _partial_credit(cell: NotebookNode, verdict: judged_tests.Verdict) -> NotebookNode:
+    """The result nbgrader reads as the cell's points, with the failed cases beside it."""
+    points = float(cell.metadata["nbgrader"]["points"]) * verdict.fraction
+    return NotebookNode(
+        output_type="execute_result",
+        execution_count=None,
+        data={"text/plain": repr(points)},
+        metadata={PARTIAL_KEY: verdict.message},
     )
 
 
@@ -228,8 +240,10 @@ class GuardedExecute(Execute):
             return
         except LinkFailed as error:
             verdict = judged_tests.Verdict(False, f"a call of the submission's code {error}")
-        if not verdict.passed:
-            # First: nbgrader scores a cell by its first error or result.
+        # First: nbgrader scores a cell by its first error or result.
+        if verdict.fraction > 0:
+            cell.outputs.insert(0, _partial_credit(cell, verdict))
+        elif not verdict.passed:
             cell.outputs.insert(0, _error_output(JUDGE_ENAME, verdict.message))
 
     def _judge(self, cell: NotebookNode, index: int) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 from autograder import probes, wire
 from autograder.kernel_calls import MAX_WARNINGS
 from autograder.kernel_link import KernelLink, LinkFailed
+from autograder.testing import recorded_cases
 
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
@@ -44,8 +45,11 @@ LIBRARIES = frozenset(
 
 @dataclass(frozen=True)
 class Verdict:
+    """``fraction``: the share of the points earned by a test that did not pass."""
+
     passed: bool
     message: str = ""
+    fraction: float = 0.0
 
 
 class StudentCodeRaised(Exception):
@@ -97,8 +101,9 @@ def run_hidden_tests(code: str, link: KernelLink, deadline: float) -> Verdict:
     session = _Session(link, deadline, probe_sources(code))
     token = probes.running_probes_with(session)
     try:
-        namespace = session.namespace(free_names(code))
-        exec(compile(code, "<hidden tests>", "exec"), namespace)
+        with recorded_cases() as cases:
+            namespace = session.namespace(free_names(code))
+            exec(compile(code, "<hidden tests>", "exec"), namespace)
     except AssertionError as error:
         return Verdict(False, str(error) or "a hidden test failed")
     except LinkFailed:
@@ -107,7 +112,13 @@ def run_hidden_tests(code: str, link: KernelLink, deadline: float) -> Verdict:
         return Verdict(False, f"{type(error).__name__}: {error}")
     finally:
         probes.stop_probes(token)
-    return Verdict(True)
+    failed = [(description, message) for description, message in cases if message is not None]
+    if not failed:
+        return Verdict(True)
+    shown = "; ".join(f"{description}: {message}" for description, message in failed[:3])
+    more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+    message = f"{len(failed)} of {len(cases)} cases failed. {shown}{more}"
+    return Verdict(False, message, fraction=1 - len(failed) / len(cases))
 
 
 def probe_sources(code: str) -> dict[str, str]:

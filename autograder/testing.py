@@ -2,13 +2,21 @@
 
 :func:`substituted` swaps reference implementations into the student's namespace
 while one check runs, so a mistake in one function is never charged to another.
+:func:`case` marks the cases of an item the instructor declares independent: where
+the grader runs the test, each failed case costs only its share of the points.
 """
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
+
+# (description, failure message or None) per case, while the grader runs a test.
+_CASES: contextvars.ContextVar[list[tuple[str, str | None]] | None] = contextvars.ContextVar(
+    "cases", default=None
+)
 
 _MISSING = object()
 
@@ -26,3 +34,39 @@ def substituted(namespace: MutableMapping[str, Any], **replacements: Any) -> Ite
                 namespace.pop(name, None)
             else:
                 namespace[name] = value
+
+
+@contextmanager
+def case(description: str) -> Iterator[None]:
+    """One independent case of an item, described for the student (``"shape (2, 3)"``).
+
+    Where the grader runs the test, a failure in the block is recorded and the test
+    goes on; the item then earns the share of its points of the cases that passed.
+    Anywhere else the block runs as it is, and a failure fails the test.
+    """
+    outcomes = _CASES.get()
+    if outcomes is None:
+        yield
+        return
+    try:
+        yield
+    except Exception as error:
+        if getattr(error, "ends_the_test", False):
+            raise
+        message = (
+            str(error) if isinstance(error, AssertionError) else f"{type(error).__name__}: {error}"
+        )
+        outcomes.append((description, message or "failed"))
+    else:
+        outcomes.append((description, None))
+
+
+@contextmanager
+def recorded_cases() -> Iterator[list[tuple[str, str | None]]]:
+    """Record the outcome of every :func:`case` entered while the block runs."""
+    outcomes: list[tuple[str, str | None]] = []
+    token = _CASES.set(outcomes)
+    try:
+        yield outcomes
+    finally:
+        _CASES.reset(token)

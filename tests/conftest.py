@@ -84,16 +84,17 @@ def one_assignment_course(root: Path, name: str, notebook: nbformat.NotebookNode
     return Course(root)
 
 
-def submit_answers(course: Course, assignment: str, item: str, answers: dict[str, str]) -> None:
-    """Release ``assignment`` and submit, per student, the release with ``item`` answered."""
+def submit_answers(course: Course, assignment: str, answers: dict[str, dict[str, str]]) -> None:
+    """Release ``assignment`` and submit, per student, the release with its answers
+    (solution cell name -> code) filled in."""
     from autograder import notebooks
     from autograder.nbgrader_course import NbgraderCourse
 
     NbgraderCourse.for_course(course).generate(assignment)
     name = f"{assignment}.ipynb"
     release = notebooks.read(course.release_dir / assignment / name)
-    for student, code in answers.items():
-        submission = notebooks.with_replaced_cells(release, {item: code})
+    for student, cells in answers.items():
+        submission = notebooks.with_replaced_cells(release, cells)
         notebooks.write(submission, course.root / "submitted" / student / assignment / name)
 
 

@@ -9,7 +9,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from autograder.feedback import QUOTES_TEST, WITHHELD, InertMarkdown, RedactTestOutputs
-from autograder.guarded_execute import GuardedExecute
+from autograder.guarded_execute import PARTIAL_KEY, GuardedExecute
 
 HIDDEN_LINE = "assert relu(-7.5) == 0, 'the hidden check'"
 PNG = base64.b64encode(b"\x89PNG fake image bytes").decode()
@@ -105,3 +105,23 @@ def test_output_past_the_caps_is_cut_and_errors_stay_errors() -> None:
     as_note = execute._capped(display, 2)
     assert as_note["header"]["msg_type"] == "stream" and "output cut" in as_note["content"]["text"]
     assert execute._output_cut == 6 + (100 - 5) + 100
+
+
+def test_a_partly_passed_test_names_its_failed_cases() -> None:
+    notebook = graded_notebook()
+    notebook.cells[1].outputs = [
+        new_output(
+            "execute_result",
+            data={"text/plain": "0.5"},
+            metadata={PARTIAL_KEY: "1 of 2 cases failed. relu(-2): got -2"},
+            execution_count=None,
+        )
+    ]
+    notebook, _ = RedactTestOutputs().preprocess(notebook, {})
+    assert notebook.cells[1].outputs == [
+        NotebookNode(
+            output_type="stream",
+            name="stderr",
+            text="Test partly passed. 1 of 2 cases failed. relu(-2): got -2\n",
+        )
+    ]

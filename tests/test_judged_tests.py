@@ -139,6 +139,22 @@ def test_a_kernel_that_breaks_the_protocol_fails_only_its_test(link: KernelLink)
     assert judge("assert relu(2.0) == 2.0", link) == (True, ""), "the kernel still answers"
 
 
+def test_independent_cases_earn_their_share(link: KernelLink) -> None:
+    code = (
+        "from autograder.testing import case\n"
+        "for x in [-1.0, 0.0, 2.0, 3.0]:\n"
+        "    with case(f'relu({x})'):\n"
+        "        assert relu(x) == x, f'got {relu(x)}'\n"
+    )
+    verdict = run_hidden_tests(code, link, time.monotonic() + 60)
+    assert not verdict.passed and verdict.fraction == 0.75
+    assert verdict.message == "1 of 4 cases failed. relu(-1.0): got 0.0"
+    verdict = run_hidden_tests(
+        code + "assert False, 'outside any case'", link, time.monotonic() + 60
+    )
+    assert (verdict.passed, verdict.fraction) == (False, 0.0), "a failure outside a case fails all"
+
+
 def test_plain_data_round_trips() -> None:
     value = [1, 2.5, None, True, "x", (np.arange(3), np.float64(2.0)), {"a": np.array(["u"])}]
     decoded = wire.loads(wire.dumps(value))
