@@ -194,8 +194,12 @@ class _Session:
             request["probe"] = probe
         reply = self._request(request, grader_functions)
         if "raised" in reply:
-            ename, evalue = [*map(str, reply["raised"]), "", ""][:2]
-            raise StudentCodeRaised(f"{name}(...) raised {ename}: {evalue}".rstrip(": "))
+            ename, evalue, where = [*map(str, reply["raised"]), "", "", ""][:3]
+            if probe is None:
+                raise StudentCodeRaised(f"{name}(...) raised {ename}: {evalue}".rstrip(": "))
+            raise StudentCodeRaised(
+                f"the submission's code, run by the test, raised {ename} in {where}: {evalue}"
+            )
         _warn_again(reply.get("warnings"))
         value = wire.decode(reply.get("value"))
         _write_back(list(args), wire.decode(reply.get("args_after"), _placeholder))

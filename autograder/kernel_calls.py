@@ -19,6 +19,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import json
+import traceback
 import types
 import warnings
 from collections.abc import Callable, MutableMapping
@@ -54,7 +55,10 @@ def serve(namespace: MutableMapping[str, Any], request_text: str) -> None:
 
 
 def _raised(error: BaseException) -> list[str]:
-    return [type(error).__name__, str(error)[:MAX_MESSAGE]]
+    """The error's name, message, and the function it was raised in."""
+    frames = traceback.extract_tb(error.__traceback__)
+    where = frames[-1].name if frames else ""
+    return [type(error).__name__, str(error)[:MAX_MESSAGE], where]
 
 
 def _describe_all(namespace: MutableMapping[str, Any], wanted: list[str]) -> dict:

@@ -123,6 +123,12 @@ def test_probes_run_in_the_kernel_and_leave_no_names_there(link: KernelLink) -> 
         "assert _probe(-2.0) == 2.0 and _probe(3.0) == 3.0\n"
     )
     assert judge(code, link) == (True, "")
+    failing = code.replace("relu(numpy.array([x, -x]))", "broken(x)")
+    assert judge(failing, link) == (
+        False,
+        "StudentCodeRaised: the submission's code, run by the test, raised ValueError in "
+        "broken: not done yet",
+    )
     passed, message = judge("assert '_probe' not in globals()\n_probe", link)
     assert not passed and "_probe" in message
 
