@@ -174,9 +174,8 @@ def test_heldout_predictions_are_judged_by_the_grader_and_labels_are_out_of_reac
     tmp_path: Path,
 ) -> None:
     course = one_assignment_course(tmp_path / "course", "digits", digits_notebook())
-    submit_answers(
-        course, "digits", "predict", {s: code for s, (code, _, _) in SUBMISSIONS.items()}
-    )
+    answers = {student: {"predict": code} for student, (code, _, _) in SUBMISSIONS.items()}
+    submit_answers(course, "digits", answers)
     root = course.root
 
     settings = load_settings(course, backend="sandbox", workers=2)
