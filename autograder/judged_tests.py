@@ -98,10 +98,10 @@ def free_names(code: str) -> list[str]:
 
 def run_hidden_tests(code: str, link: KernelLink, deadline: float) -> Verdict:
     """Run ``code`` here against the kernel's namespace; passed unless it raised."""
-    session = _Session(link, deadline, probe_sources(code))
+    session = _Session(link, probe_sources(code))
     token = probes.running_probes_with(session)
     try:
-        with recorded_cases() as cases:
+        with link.session(deadline), recorded_cases() as cases:
             namespace = session.namespace(free_names(code))
             exec(compile(code, "<hidden tests>", "exec"), namespace)
     except AssertionError as error:
@@ -135,9 +135,8 @@ def probe_sources(code: str) -> dict[str, str]:
 class _Session:
     """The kernel's namespace as the hidden tests of one cell see it."""
 
-    def __init__(self, link: KernelLink, deadline: float, probe_sources: dict[str, str]) -> None:
+    def __init__(self, link: KernelLink, probe_sources: dict[str, str]) -> None:
         self._link = link
-        self._deadline = deadline
         self._probe_sources = probe_sources
         self._stand_ins: dict[str, StudentFunction] = {}
         self._namespace: dict[str, Any] = {}
@@ -207,7 +206,7 @@ class _Session:
         return value
 
     def _request(self, payload: dict, grader_functions: list[Callable]) -> dict:
-        return self._link.request(payload, grader_functions, self._deadline)
+        return self._link.request(payload, grader_functions)
 
     def stand_in(self, name: str) -> StudentFunction | None:
         return self._stand_ins.get(name)

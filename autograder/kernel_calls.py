@@ -1,10 +1,11 @@
 """The kernel's side of a judged test: call the student's code, hand back plain data.
 
-The grader sends one request per execution (:func:`serve`): describe some names of
-the student's namespace, call one of its functions on given arguments, or define and
-call a probe, a function of the test's that must run beside the student's code
-(to build and train a model) and returns what it measured as data. The
-reply is one display of :data:`REPLY_MIME` holding :mod:`autograder.wire` data.
+For each test cell the grader opens one :func:`session`, one execution that reads
+requests on the kernel's stdin channel: describe some names of the student's
+namespace, call one of its functions on given arguments, or define and call a
+probe, a function of the test's that must run beside the student's code (to build
+and train a model) and returns what it measured as data. Each reply is
+:mod:`autograder.wire` data in the prompt of the next ``input()``.
 Functions the grader passes in (an activation, a gradient, a reference
 implementation swapped in for one of the student's) stay with the grader: the
 kernel gets stubs that ask for each call's result over the kernel's stdin channel,
@@ -27,7 +28,8 @@ from typing import Any
 
 from autograder import wire
 
-REPLY_MIME = "application/vnd.autograder.reply+json"
+REPLY_PROMPT = "autograder-reply:"
+END = "end"
 CALLBACK_PROMPT = "autograder-callback:"
 MAX_MESSAGE = 2000
 MAX_NAMES = 5000
@@ -39,19 +41,27 @@ class CallbackFailed(Exception):
     """A function of the grader's raised, or could not be reached, while called from here."""
 
 
-def serve(namespace: MutableMapping[str, Any], request_text: str) -> None:
-    """Answer one request of the grader with a display of :data:`REPLY_MIME`."""
-    from IPython.display import publish_display_data
+def session(namespace: MutableMapping[str, Any]) -> None:
+    """Answer the grader's requests until it ends the session.
 
-    try:
-        request = json.loads(request_text)
-        if request["op"] == "describe":
-            reply = _describe_all(namespace, list(request["names"]))
-        else:
-            reply = _call(namespace, request)
-    except BaseException as error:
-        reply = {"raised": _raised(error)}
-    publish_display_data({REPLY_MIME: reply})
+    Each reply goes out as the prompt of the ``input()`` that waits for the next
+    request, so a test's calls cost one stdin round trip each, not an execution.
+    """
+    reply: dict = {"ready": True}
+    while True:
+        request_text = builtins.input(REPLY_PROMPT + json.dumps(reply))
+        try:
+            request = json.loads(request_text)
+            if request["op"] == END:
+                return
+            if request["op"] == "describe":
+                reply = _describe_all(namespace, list(request["names"]))
+            else:
+                reply = _call(namespace, request)
+        except KeyboardInterrupt:
+            raise  # the grader interrupted the kernel: the session is over
+        except BaseException as error:
+            reply = {"raised": _raised(error)}
 
 
 def _raised(error: BaseException) -> list[str]:
@@ -124,6 +134,8 @@ def _call(namespace: MutableMapping[str, Any], request: dict) -> dict:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = _target(namespace, request)(*args, **kwargs)
+    except KeyboardInterrupt:
+        raise
     except BaseException as error:
         return {"raised": _raised(error)}
     finally:
@@ -196,6 +208,8 @@ def _grader_function(handle: int) -> Callable:
                 inner_args = wire.decode(answer["args"], function_for)
                 inner_kwargs = wire.decode(answer["kwargs"], function_for)
                 message = {"result": {"value": wire.encode(function(*inner_args, **inner_kwargs))}}
+            except KeyboardInterrupt:
+                raise
             except BaseException as error:
                 message = {"result": {"raised": _raised(error)}}
         if "raised" in answer:

@@ -1,26 +1,29 @@
-"""The grader's line to a running kernel: one request, one plain-data reply.
+"""The grader's line to a running kernel: requests and plain-data replies on stdin.
 
-A second client on the kernel that grades the submission sends
-:func:`autograder.kernel_calls.serve` requests between cells, reads the one reply
-display, and answers the kernel's calls of grader functions on the stdin channel.
-Replies are decoded by :mod:`autograder.wire`; whatever the kernel sends beyond one
-well-formed reply within the deadline makes the request fail, never the grader.
+A second client on the kernel that grades the submission opens one
+:func:`autograder.kernel_calls.session` per test cell, between cells: requests go as
+input replies, each reply comes back as the prompt of the kernel's next ``input()``,
+and the kernel's calls of grader functions are answered the same way. Replies are
+decoded by :mod:`autograder.wire`; a malformed reply, a timeout or a session the
+kernel ends early makes the test fail, never the grader.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import zmq
 from jupyter_client.blocking import BlockingKernelClient
 
 from autograder import wire
-from autograder.kernel_calls import CALLBACK_PROMPT, MAX_MESSAGE, REPLY_MIME
+from autograder.kernel_calls import CALLBACK_PROMPT, END, MAX_MESSAGE, REPLY_PROMPT
 
 _POLL_MS = 200
+SESSION_CODE = "__import__('autograder.kernel_calls', fromlist=['session']).session(globals())"
 
 
 class LinkFailed(Exception):
@@ -48,33 +51,71 @@ class KernelLink:
         self._client.start_channels(hb=False)
         self._is_alive = is_alive
         self._interrupt = interrupt
+        self._msg_id = ""
+        self._idle = True
+        self._waiting_for_request = False
+        self._interrupted = False
+        self._grader_functions: list[Callable] = []
 
     def close(self) -> None:
         self._client.stop_channels()
 
-    def request(self, payload: dict, grader_functions: list[Callable], deadline: float) -> dict:
+    @contextmanager
+    def session(self, deadline: float) -> Iterator[None]:
+        """One execution in the kernel that answers the requests made within it.
+
+        It ends cleanly when the kernel waits for a request; otherwise (a timeout, a
+        reply that broke the protocol) the kernel is interrupted, so the next cell
+        never queues behind a session that is still open.
+        """
+        self._deadline = deadline
+        self._msg_id = self._client.execute(
+            SESSION_CODE, store_history=False, allow_stdin=True, stop_on_error=False
+        )
+        self._idle, self._waiting_for_request, self._interrupted = False, False, False
+        try:
+            self._reply()  # the kernel's first prompt says it is ready
+            yield
+        finally:
+            self._end()
+
+    def request(self, payload: dict, grader_functions: list[Callable]) -> dict:
         """The kernel's reply to ``payload``: a dict, checked to be one.
 
         ``grader_functions`` answer the kernel's calls of the stubs named by index.
         """
-        code = (
-            "__import__('autograder.kernel_calls', fromlist=['serve'])"
-            f".serve(globals(), {json.dumps(payload)!r})"
-        )
-        self._msg_id = self._client.execute(
-            code, store_history=False, allow_stdin=True, stop_on_error=False
-        )
-        self._deadline = deadline
+        if not self._waiting_for_request:
+            raise LinkFailed("the kernel is not waiting for a request")
         self._grader_functions = grader_functions
-        self._replies: list[Any] = []
-        self._idle = False
-        while not self._idle:
-            call = self._next_input()
-            if call is not None:
-                self._answer(call)
-        if len(self._replies) != 1 or not isinstance(self._replies[0], dict):
-            raise LinkFailed(f"the kernel sent {len(self._replies)} replies to one call, not 1")
-        return self._replies[0]
+        self._waiting_for_request = False
+        self._client.input(json.dumps(payload))
+        return self._reply()
+
+    def _reply(self) -> dict:
+        while True:
+            kind, message = self._next_input()
+            if kind == "reply":
+                self._waiting_for_request = True
+                return message
+            if kind == "idle":
+                raise LinkFailed("the kernel stopped answering before the test ended")
+            self._answer(message)
+
+    def _end(self) -> None:
+        if self._idle:
+            return
+        if not self._waiting_for_request:
+            self._stop()
+            return
+        self._waiting_for_request = False
+        self._client.input(json.dumps({"op": END}))
+        while self._next_input()[0] != "idle":
+            pass  # what the kernel asks after the end goes unanswered
+
+    def _stop(self) -> None:
+        if not self._interrupted:
+            self._interrupted = True
+            self._interrupt()
 
     def call_kernel_function(self, index: int, args: tuple, kwargs: dict) -> Any:
         """Call a function the kernel passed to a grader function that is running now."""
@@ -88,11 +129,9 @@ class KernelLink:
             )
         )
         while True:
-            message = self._next_input()
-            if message is None:
-                if self._idle:
-                    raise LinkFailed("the kernel finished while a function of its was called")
-                continue
+            kind, message = self._next_input()
+            if kind != "call":
+                raise LinkFailed("the kernel replied while a function of its was called")
             if "result" not in message:
                 self._answer(message)  # it calls the grader back in turn
                 continue
@@ -103,8 +142,10 @@ class KernelLink:
                 raise CallbackFailedInKernel(": ".join(map(str, result["raised"]))[:MAX_MESSAGE])
             return wire.decode(result.get("value"), self._function_for)
 
-    def _next_input(self) -> dict | None:
-        """Wait for the next message of the kernel; the call it asks for on stdin, if any."""
+    def _next_input(self) -> tuple[str, dict]:
+        """The next thing the kernel asks on stdin: ``("reply", the reply)`` or
+        ``("call", the call of a grader function)``; ``("idle", {})`` once the
+        session's execution has ended."""
         poller = zmq.Poller()
         iopub, stdin = self._client.iopub_channel, self._client.stdin_channel
         poller.register(iopub.socket, zmq.POLLIN)
@@ -112,7 +153,7 @@ class KernelLink:
         while True:
             left = self._deadline - time.monotonic()
             if left <= 0:
-                self._interrupt()
+                self._stop()
                 raise LinkFailed("did not return in the time left to the test")
             ready = dict(poller.poll(min(_POLL_MS, int(left * 1000) + 1)))
             if not ready and not self._is_alive():
@@ -120,7 +161,7 @@ class KernelLink:
             if iopub.socket in ready:
                 self._note(iopub.get_msg(timeout=0))
                 if self._idle:
-                    return None
+                    return "idle", {}
             if stdin.socket in ready:
                 message = stdin.get_msg(timeout=0)
                 if message.get("msg_type") == "input_request":
@@ -129,27 +170,31 @@ class KernelLink:
     def _note(self, message: dict) -> None:
         if message.get("parent_header", {}).get("msg_id") != self._msg_id:
             return
-        kind = message.get("msg_type")
         content = message.get("content", {})
-        if kind == "display_data" and REPLY_MIME in content.get("data", {}):
-            # Only the first reply is kept; the others are counted, so a flood costs nothing.
-            self._replies.append(content["data"][REPLY_MIME] if not self._replies else None)
-        elif kind == "status" and content.get("execution_state") == "idle":
+        if message.get("msg_type") == "status" and content.get("execution_state") == "idle":
             self._idle = True
 
-    def _parsed_input(self, message: dict) -> dict:
+    def _parsed_input(self, message: dict) -> tuple[str, dict]:
         prompt = str(message.get("content", {}).get("prompt", ""))
+        if message.get("parent_header", {}).get("msg_id") != self._msg_id:
+            return "call", {"invalid": "a request for input outside a call"}
+        if prompt.startswith(REPLY_PROMPT):
+            try:
+                reply = json.loads(prompt[len(REPLY_PROMPT) :])
+            except (ValueError, RecursionError) as error:
+                raise LinkFailed(f"sent a malformed reply ({type(error).__name__})") from None
+            if not isinstance(reply, dict):
+                raise LinkFailed("sent a reply that is not a mapping")
+            return "reply", reply
+        if not prompt.startswith(CALLBACK_PROMPT):
+            return "call", {"invalid": "the submission asked for input"}
         try:
-            if message.get("parent_header", {}).get("msg_id") != self._msg_id:
-                raise wire.WireError("a request for input outside a call")
-            if not prompt.startswith(CALLBACK_PROMPT):
-                raise wire.WireError("the submission asked for input")
             parsed = json.loads(prompt[len(CALLBACK_PROMPT) :])
-            if not isinstance(parsed, dict):
-                raise wire.WireError("malformed call")
-            return parsed
         except (ValueError, RecursionError) as error:
-            return {"invalid": f"{type(error).__name__}: {error}"}
+            return "call", {"invalid": f"{type(error).__name__}: {error}"}
+        if not isinstance(parsed, dict):
+            return "call", {"invalid": "malformed call"}
+        return "call", parsed
 
     def _answer(self, call: dict) -> None:
         """Run the grader function the kernel calls and send what it returns or raised."""

@@ -40,10 +40,11 @@ def broken(x):
 def gives_object():
     return object()
 
-def answers_twice():
-    from IPython.display import publish_display_data
-    publish_display_data({"application/vnd.autograder.reply+json": {"value": {"int": "1"}}})
-    return 2
+def fakes_a_reply():
+    return input("autograder-reply:{not json")
+
+def ends_the_session():
+    raise KeyboardInterrupt
 
 def asks_for_input():
     return input("the answer, please: ")
@@ -134,8 +135,10 @@ def test_probes_run_in_the_kernel_and_leave_no_names_there(link: KernelLink) -> 
 
 
 def test_a_kernel_that_breaks_the_protocol_fails_only_its_test(link: KernelLink) -> None:
-    with pytest.raises(LinkFailed, match="2 replies"):
-        judge("answers_twice()", link)
+    with pytest.raises(LinkFailed, match="malformed reply"):
+        judge("fakes_a_reply()", link)
+    with pytest.raises(LinkFailed, match="stopped answering"):
+        judge("ends_the_session()", link)
     # input() gets the grader's refusal, nothing else.
     assert judge("assert 'asked for input' in asks_for_input()", link) == (True, "")
     started = time.monotonic()
