@@ -10,7 +10,7 @@
 
 Measurements of one comparison alternate in the same run, so machine noise hits
 both sides alike. Usage: ``python benchmarks/run.py [--repeats N] [--skip-notebooks]
-[--skip-overhead] [--skip-throughput]``.
+[--skip-overhead] [--skip-throughput] [--assignment A ...]``.
 """
 
 from __future__ import annotations
@@ -74,11 +74,11 @@ def plain_run(course: Course, assignment: str, key, workdir: Path) -> float:
     return execution.execute(key, workdir)
 
 
-def notebook_times(course: Course, repeats: int) -> None:
+def notebook_times(course: Course, assignments: list[str], repeats: int) -> None:
     print("\n## Answer keys executed with nbclient (imports included)\n")
     print("| assignment | runs | min (s) | median (s) | target (s) |")
     print("|---|---|---|---|---|")
-    for assignment in course.assignments():
+    for assignment in assignments:
         key = solutions.answer_key(course, assignment)
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp) / assignment
@@ -89,7 +89,7 @@ def notebook_times(course: Course, repeats: int) -> None:
         )
 
 
-def overhead(course: Course, repeats: int) -> None:
+def overhead(course: Course, assignments: list[str], repeats: int) -> None:
     print("\n## Grading overhead: autograder grade (sandbox, 1 worker) / plain nbclient\n")
     print("Plain: nbclient runs the answer key (solutions and hidden tests, as grading runs")
     print("them), half of the runs before the batch and half after.")
@@ -100,7 +100,7 @@ def overhead(course: Course, repeats: int) -> None:
         "| assignment | nbclient (s) | grade, per submission (s) | ratio | batch / n (s) | ratio |"
     )
     print("|---|---|---|---|---|---|")
-    for assignment in course.assignments():
+    for assignment in assignments:
         with tempfile.TemporaryDirectory() as tmp:
             name, notebook = solution_submission(course, assignment, Path(tmp))
             scratch = scratch_course(course, assignment, Path(tmp) / "course")
@@ -162,15 +162,19 @@ def main() -> None:
     parser.add_argument("--skip-notebooks", action="store_true")
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--assignment", action="append", help="Time only these (repeatable); all by default."
+    )
     args = parser.parse_args()
     ensure_tools_on_path()
     apply_kernel_environment()
     course = Course.find()
+    assignments = course.resolve_assignments(tuple(args.assignment or ()), not args.assignment)
     print(f"machine: {os.cpu_count()} CPU cores, Python {sys.version.split()[0]}")
     if not args.skip_notebooks:
-        notebook_times(course, args.repeats)
+        notebook_times(course, assignments, args.repeats)
     if not args.skip_overhead:
-        overhead(course, args.repeats)
+        overhead(course, assignments, args.repeats)
     if not args.skip_throughput:
         throughput(course, args.submissions, args.repeats)
 
