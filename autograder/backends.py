@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from autograder import datasets, seccomp, thresholds
+from autograder.errors import CourseError
 from autograder.settings import Limits
 
 KERNEL = ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
@@ -336,4 +337,4 @@ def make_backend(name: str, docker_image: str = "", docker_gpus: bool = False) -
         return DockerBackend(docker_image, gpus=docker_gpus)
     if name == "local":
         return LocalBackend()
-    raise ValueError(f"unknown back end {name!r}: choose sandbox, docker or local")
+    raise CourseError(f"unknown back end {name!r}: choose sandbox, docker or local")

@@ -18,22 +18,25 @@ from autograder.cli_options import (
 )
 from autograder.cli_otter import export_otter_command, otter_parity_command
 from autograder.course import Course
+from autograder.errors import CourseError
 
 
 class _Commands(click.Group):
-    """Errors about the course or its input end in a message, not a traceback."""
+    """Mistakes a user can fix end in their message; faults keep their traceback
+    (``--debug``: every error does)."""
 
     def invoke(self, ctx: click.Context):
-        from autograder.nbgrader_course import NbgraderError
-
         try:
             return super().invoke(ctx)
-        except (NbgraderError, FileNotFoundError, KeyError, ValueError) as error:
+        except CourseError as error:
+            if ctx.params.get("debug"):
+                raise
             raise click.ClickException(str(error)) from error
 
 
 @click.group(cls=_Commands)
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the traceback of every error.")
+def main(debug: bool) -> None:
     """Release, grade and check the auto-graded deep-learning course."""
     from sqlalchemy.exc import SAWarning
 
@@ -116,16 +119,38 @@ def check_command(
     "--zip",
     "archive",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="A zip of <student>/<file> entries instead of the exchange.",
+    help="A zip instead of the exchange: <student>/<file> entries, or Canvas's or "
+    "Moodle's bulk download (with --roster).",
+)
+@click.option(
+    "--roster",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="CSV with student_id and lms_id (or name): whose Canvas or Moodle files are whose.",
+)
+@click.option(
+    "--timezone",
+    default="UTC",
+    show_default=True,
+    help="Time zone of the zip's file times, which become the submission times.",
 )
 @course_option
-def collect_command(assignment: str, archive: Path | None, course_root: Path | None) -> None:
+def collect_command(
+    assignment: str,
+    archive: Path | None,
+    roster: Path | None,
+    timezone: str,
+    course_root: Path | None,
+) -> None:
     """Collect submissions from nbgrader's exchange or from a zip."""
     from autograder import collect
 
     course = Course.find(course_root)
+    course.resolve_assignments((assignment,), False)
     if archive is not None:
-        students = collect.collect_from_zip(course, assignment, archive)
+        collected = collect.collect_from_zip(course, assignment, archive, roster, timezone)
+        students = collected.students
+        for note in collected.notes:
+            click.echo(f"note: {note}")
     else:
         students = collect.collect_from_exchange(course, assignment)
     click.echo(f"{len(students)} submission(s) of {assignment} in submitted/")
@@ -170,11 +195,17 @@ def grade_command(
     """Autograde every submission of ASSIGNMENT (isolated, parallel, resumable)."""
     from dataclasses import replace
 
-    from autograder.pipeline import BatchGrader
+    from autograder.pipeline import BatchGrader, submitted_students
     from autograder.settings import limits_from, load_settings
 
     course = Course.find(course_root)
     course.resolve_assignments((assignment,), False)
+    unknown = sorted(set(students) - set(submitted_students(course, assignment)))
+    if unknown:
+        raise click.ClickException(
+            f"no submission of {assignment} from {', '.join(unknown)}: a submission is a "
+            f"folder {course.root / 'submitted'}/<student id>/{assignment}; check the ids"
+        )
     settings = load_settings(course, **overrides)
     limits = limits_from(course, settings)
     if cell_timeout is not None:
@@ -182,8 +213,11 @@ def grade_command(
     grader = BatchGrader(course, settings, limits, scheduler=scheduler)
     click.echo(f"back end: {grader.backend_description()}")
     graded = grader.grade(assignment, list(students) or None, force=force, say=click.echo)
-    errors = [r for r in graded if r.status != "graded"]
-    click.echo(f"{len(graded)} graded, {len(errors)} could not be graded")
+    errors = [r.student for r in graded if r.status != "graded"]
+    if errors:
+        raise click.ClickException(
+            f"{len(errors)} submission(s) could not be graded: {', '.join(errors)}"
+        )
 
 
 @main.command("feedback")

@@ -1,21 +1,27 @@
 """Bring submissions into ``submitted/<student>/<assignment>/``.
 
 From nbgrader's exchange (what students submitted on JupyterHub) through nbgrader's
-own collect, or from a zip whose entries are ``<student>/<file>`` (an LMS download).
+own collect, or from a zip: ``<student>/<file>`` entries, or the bulk download of
+Canvas or Moodle with a roster (:mod:`autograder.zip_layouts`).
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+import re
+import shutil
 import zipfile
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from nbgrader.exchange.default.collect import ExchangeCollect
 
-from autograder import intake
+from autograder import intake, zip_layouts
 from autograder.course import Course
+from autograder.errors import CourseError
 from autograder.nbgrader_course import NbgraderCourse, require_success
+from autograder.zip_layouts import Roster
 
 
 class LinkSafeCollect(ExchangeCollect):
@@ -45,22 +51,70 @@ def collect_from_exchange(course: Course, assignment: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
 
 
-def collect_from_zip(course: Course, assignment: str, archive: Path) -> list[str]:
-    """Unpack ``<student>/<file>`` entries; rejects paths that leave the student's folder."""
-    students: set[str] = set()
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f %Z")
+@dataclass
+class Collected:
+    """Who was collected, and what a person should know about it."""
+
+    students: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def collect_from_zip(
+    course: Course,
+    assignment: str,
+    archive: Path,
+    roster: Path | None = None,
+    timezone: str = "UTC",
+) -> Collected:
+    """Unpack a submissions zip (see :mod:`autograder.zip_layouts`) into ``submitted/``.
+
+    A student's earlier files are replaced; a notebook named like the assignment's
+    ("Forward_Pass (1).ipynb") takes its name, with a note; each submission's time is
+    its newest entry's, read in ``timezone``, in nbgrader's ``timestamp.txt``.
+    """
+    notebook = course.source_notebook(assignment).name
     with zipfile.ZipFile(archive) as bundle:
-        for entry in bundle.infolist():
-            if entry.is_dir():
-                continue
-            parts = PurePosixPath(entry.filename).parts
-            if len(parts) < 2 or ".." in parts or parts[0].startswith(("/", ".")):
-                raise ValueError(f"{archive}: entry {entry.filename!r} is not <student>/<file>")
-            student, relative = parts[0], Path(*parts[1:])
-            target = course.root / "submitted" / student / assignment / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(bundle.read(entry))
-            students.add(student)
-    for student in students:
-        (course.root / "submitted" / student / assignment / "timestamp.txt").write_text(stamp)
-    return sorted(students)
+        found = zip_layouts.entries(archive, bundle, Roster(roster) if roster else None)
+        by_student: dict[str, list[zip_layouts.Entry]] = {}
+        for entry in found:
+            by_student.setdefault(entry.student, []).append(entry)
+        collected = Collected(sorted(by_student))
+        for student, files in sorted(by_student.items()):
+            if not intake.SAFE_NAME.match(student):
+                raise CourseError(f"{archive}: {student!r} cannot be a student id")
+            folder = course.root / "submitted" / student / assignment
+            if folder.is_symlink() or folder.is_file():
+                raise CourseError(f"{folder} is not a folder; remove it and collect again")
+            if folder.exists():
+                shutil.rmtree(folder)
+            for entry in files:
+                if entry.info.file_size > intake.MAX_FILE_BYTES:
+                    collected.notes.append(f"{student}: {entry.path} left out (too large)")
+                    continue
+                target = folder.joinpath(*entry.path.parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(bundle.read(entry.info))
+            collected.notes += _named_notebook(folder, notebook, student)
+            newest = max(datetime.datetime(*entry.info.date_time) for entry in files)
+            (folder / "timestamp.txt").write_text(f"{newest:%Y-%m-%d %H:%M:%S.%f} {timezone}")
+    return collected
+
+
+def _plain_name(name: str) -> str:
+    """A notebook's name without case and download suffixes: "Forward_Pass (1).ipynb"
+    and "forward_pass-2.ipynb" are "forward_pass"."""
+    stem = re.sub(r"\.ipynb$", "", name.strip(), flags=re.IGNORECASE)
+    return re.sub(r"(\s*\(\d+\)|-\d+)$", "", stem).lower()
+
+
+def _named_notebook(folder: Path, expected: str, student: str) -> list[str]:
+    """Give the assignment's notebook its name; notes on what was renamed or is missing."""
+    if (folder / expected).is_file():
+        return []
+    notebooks = sorted(folder.glob("*.ipynb"))
+    alike = [path for path in notebooks if _plain_name(path.name) == _plain_name(expected)]
+    if len(alike) == 1:
+        alike[0].rename(folder / expected)
+        return [f"{student}: took {alike[0].name!r} as {expected}"]
+    names = ", ".join(repr(path.name) for path in notebooks) or "no notebook"
+    return [f"{student}: no {expected} in the submission ({names})"]

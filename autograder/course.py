@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.errors import CourseError
+
 CONFIG_NAME = "nbgrader_config.py"
 
 
@@ -21,7 +23,7 @@ class Course:
         for folder in (here, *here.parents):
             if (folder / CONFIG_NAME).is_file() and (folder / "source").is_dir():
                 return cls(folder)
-        raise FileNotFoundError(
+        raise CourseError(
             f"no course found at or above {here}: expected {CONFIG_NAME} beside a source/ folder"
         )
 
@@ -60,14 +62,14 @@ class Course:
             return known
         unknown = [name for name in names if name not in known]
         if unknown:
-            raise ValueError(f"unknown assignment(s) {unknown}; the course has {known}")
+            raise CourseError(f"unknown assignment(s) {unknown}; the course has {known}")
         return list(names)
 
     def source_notebook(self, assignment: str) -> Path:
         """The instructor notebook of an assignment (exactly one per folder)."""
         notebooks = sorted((self.source_dir / assignment).glob("*.ipynb"))
         if len(notebooks) != 1:
-            raise ValueError(
+            raise CourseError(
                 f"source/{assignment} must hold exactly one notebook, found {len(notebooks)}"
             )
         return notebooks[0]

@@ -22,6 +22,8 @@ from typing import Literal
 
 import numpy as np
 
+from autograder.errors import CourseError
+
 MNIST_NPZ_ENV = "AUTOGRADER_MNIST_NPZ"
 KERNEL_DATA_ENV = "AUTOGRADER_DATA"
 KERNEL_TRAIN_FILE = "mnist-train.npz"
@@ -97,11 +99,11 @@ def _source_mnist(split: MnistSplit) -> tuple[np.ndarray, np.ndarray]:
 
 def _load_full_mnist(path: str, split: MnistSplit) -> tuple[np.ndarray, np.ndarray]:
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{MNIST_NPZ_ENV} names {path!r}, which is not a file")
+        raise CourseError(f"{MNIST_NPZ_ENV} names {path!r}, which is not a file")
     with np.load(path) as data:
         missing = {"x_train", "y_train", "x_test", "y_test"} - set(data.files)
         if missing:
-            raise ValueError(f"{path} is not in Keras mnist.npz format: lacks {sorted(missing)}")
+            raise CourseError(f"{path} is not in Keras mnist.npz format: lacks {sorted(missing)}")
         prefix = "train" if split == "train" else "test"
         return data[f"x_{prefix}"].reshape(-1, 28, 28), data[f"y_{prefix}"]
 

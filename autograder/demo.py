@@ -17,12 +17,15 @@ from nbformat import NotebookNode
 
 from autograder import export, feedback, fixtures, notebooks, records, report
 from autograder.course import Course
+from autograder.errors import CourseError
 from autograder.nbgrader_course import NbgraderCourse
 from autograder.pipeline import BatchGrader
 from autograder.settings import limits_from, load_settings
 
 DEMO_CELL_TIMEOUT = 20
 MISTAKEN_ITEMS = ("relu", "softmax", "dense_forward")
+# The example submission that is not a notebook: the only one the demo expects to fail.
+BROKEN = "invalid-json"
 
 
 def make_course(course: Course, target: Path, assignment: str) -> Course:
@@ -64,7 +67,7 @@ def example_submissions(
         "full-marks": full,
         "blank": release,
         "partly-wrong": notebooks.with_replaced_cells(release, solutions | mistakes),
-        "invalid-json": text[: len(text) // 2],
+        BROKEN: text[: len(text) // 2],
         "infinite-loop": notebooks.with_replaced_cells(release, solutions | {first_item: looping}),
         "changed-locked-cell": tampered,
     }
@@ -94,6 +97,7 @@ def run_demo(
     say(f"grading 6 submissions with the {backend} back end, {workers} workers")
     graded = BatchGrader(demo, settings, limits_from(demo, settings)).grade(assignment, say=say)
     students = [r.student for r in graded if r.status == "graded"]
+    failed = sorted({r.student for r in graded} - set(students) - {BROKEN})
     pages, failures = feedback.generate_feedback(demo, assignment, students)
     for student, reason in failures.items():
         say(f"no feedback for {student}: {reason}")
@@ -108,6 +112,11 @@ def run_demo(
     say(f"feedback: {len(pages)} files under {demo.root / 'feedback'}")
     say(f"class report: {page}")
     say(f"exports: {', '.join(str(p) for p in exported)}")
+    if failed:
+        raise CourseError(
+            f"the demo could not grade {', '.join(failed)} with the {backend} back end; "
+            f"their records under {demo.root / 'grading'} say why"
+        )
     return graded
 
 

@@ -122,6 +122,7 @@ class RedactTestOutputs(NbGraderPreprocessor):
         return cell, resources
 
     def _test_outcome(self, cell: NotebookNode) -> NotebookNode:
+        """One line: the outcome the gradebook recorded, its points, and why."""
         outputs = cell.get("outputs", [])
         errors = [o for o in outputs if o.get("output_type") == "error"]
         partial = [
@@ -129,18 +130,28 @@ class RedactTestOutputs(NbGraderPreprocessor):
             for o in outputs
             if o.get("output_type") == "execute_result" and PARTIAL_KEY in o.get("metadata", {})
         ]
-        if partial and not errors:
-            text = partial[0]
-            if self._quotes_test(text):
-                return _stream("stderr", QUOTES_TEST)
-            return _stream("stderr", f"Test partly passed. {text}\n")
-        if not errors:
-            return _stream("stdout", "Test passed.\n")
-        error = errors[-1]
-        summary = f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".rstrip(": ")
-        if self._quotes_test(summary):
+        why = ""
+        if errors:
+            error = errors[-1]
+            why = f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".rstrip(": ")
+        elif partial:
+            why = partial[0]
+        if self._quotes_test(why):
             return _stream("stderr", QUOTES_TEST)
-        return _stream("stderr", f"Test failed. {summary}\n")
+        meta = cell.metadata.get("nbgrader", {})
+        score, points = meta.get("score"), meta.get("points")
+        if score is None or points is None:  # not from a gradebook: the outputs decide
+            outcome = "failed" if errors else "partly passed" if partial else "passed"
+            counted = ""
+        else:
+            score, points = float(score), float(points)
+            outcome = "passed" if score >= points else "partly passed" if score > 0 else "failed"
+            counted = f" ({score:g} of {points:g} points)"
+            wrote_stderr = any(o.get("name") == "stderr" for o in outputs)
+            if outcome != "passed" and not why and wrote_stderr:
+                why = "The test wrote to stderr, which nbgrader counts as a failure."
+        text = f"Test {outcome}{counted}.{f' {why}' if why and outcome != 'passed' else ''}\n"
+        return _stream("stdout" if outcome == "passed" else "stderr", text)
 
 
 def _stream(name: str, text: str) -> NotebookNode:

@@ -17,6 +17,7 @@ from nbformat import NotebookNode
 
 from autograder import notebooks
 from autograder.course import Course
+from autograder.errors import CourseError
 
 Kind = Literal["alternative", "mistake", "forgery"]
 KINDS: tuple[Kind, ...] = ("alternative", "mistake", "forgery")
@@ -65,11 +66,11 @@ def discover(course: Course, assignment: str) -> dict[str, dict[Kind, list[Fixtu
     for path in sorted(folder.glob("*/*.py")):
         item = path.parent.name
         if item not in known:
-            raise ValueError(f"{path}: {item!r} is not an auto-graded item of {assignment}")
+            raise CourseError(f"{path}: {item!r} is not an auto-graded item of {assignment}")
         kind = path.stem.split("-", 1)[0]
         if kind not in KINDS:
             prefixes = ", ".join(f"'{kind}-'" for kind in KINDS)
-            raise ValueError(f"{path}: name must start with one of {prefixes}")
+            raise CourseError(f"{path}: name must start with one of {prefixes}")
         found[item][kind].append(Fixture(item, kind, path))  # type: ignore[index]
     return found
 

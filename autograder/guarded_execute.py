@@ -47,6 +47,12 @@ _DISPLAY_TYPES = {"display_data", "execute_result", "update_display_data"}
 JUDGE_ENAME = "AssertionError"
 PARTIAL_KEY = "autograder_failed_cases"
 MAX_ANSWERS_PER_CELL = 8
+RUNTIME_CHECK_SECONDS = 60
+
+
+class GraderFault(RuntimeError):
+    """The grading itself failed (its runtime is out of the kernel's reach): the
+    submission is an error of the run, never points lost by the student."""
 
 
 def _size(content: dict) -> int:
@@ -125,6 +131,7 @@ class GuardedExecute(Execute):
         self._output_cut = 0
         self._answers: dict[int, list[object]] = {}
         self._link: KernelLink | None = None
+        self._runtime_checked = False
         try:
             if km is not None or self.kernel_source is None:
                 return super().preprocess(nb, resources, km)
@@ -189,6 +196,9 @@ class GuardedExecute(Execute):
         remaining = max(1, int(self._deadline - time.monotonic()))
         capped = not self._cell_timeout or remaining < self._cell_timeout
         self.timeout = remaining if capped else self._cell_timeout
+        if self.judge_answers and not self._runtime_checked:
+            self._runtime_checked = True
+            self._check_runtime()
         source, tests = cell.source, self._tests_judged_outside(cell)
         if tests is not None:
             # The kernel runs only the visible checks, for the student to see.
@@ -222,18 +232,32 @@ class GuardedExecute(Execute):
         hidden = judged_tests.split_hidden(cell.source)[1]
         return cell.source if hidden is None else hidden
 
-    def _judge_outside(self, cell: NotebookNode, tests: str) -> None:
-        """Score ``cell`` by the grader's run of ``tests``, whatever the kernel printed."""
-        cell.outputs = [_demoted(output) for output in cell.outputs]
+    def _open_link(self) -> KernelLink:
         if self._link is None:
             self._link = KernelLink(
                 self.km.get_connection_info(),
                 is_alive=run_sync(self.km.is_alive),
                 interrupt=run_sync(self.km.interrupt_kernel),
             )
+        return self._link
+
+    def _check_runtime(self) -> None:
+        """Import the kernel's side and open a session before any student code runs:
+        if that fails, the kernel cannot reach the grader's runtime, a fault of the
+        grading, not the student's."""
+        deadline = time.monotonic() + RUNTIME_CHECK_SECONDS
+        try:
+            with self._open_link().session(deadline, import_runtime=True):
+                pass
+        except LinkFailed as error:
+            raise GraderFault(f"the kernel cannot run autograder.kernel_calls: {error}") from None
+
+    def _judge_outside(self, cell: NotebookNode, tests: str) -> None:
+        """Score ``cell`` by the grader's run of ``tests``, whatever the kernel printed."""
+        cell.outputs = [_demoted(output) for output in cell.outputs]
         deadline = min(self._deadline, time.monotonic() + self.timeout)
         try:
-            verdict = judged_tests.run_hidden_tests(tests, self._link, deadline)
+            verdict = judged_tests.run_hidden_tests(tests, self._open_link(), deadline)
         except KernelDied:
             self._stopped = KERNEL_DIED_ENAME
             cell.outputs.insert(0, _error_output(KERNEL_DIED_ENAME, self._stop_message()))

@@ -24,6 +24,20 @@ from autograder.kernel_calls import CALLBACK_PROMPT, END, MAX_MESSAGE, REPLY_PRO
 
 _POLL_MS = 200
 SESSION_CODE = "__import__('autograder.kernel_calls', fromlist=['session']).session(globals())"
+# Imports the kernel's side with the submission's folder off the path, so that none of
+# the student's files (an ``autograder/``, a ``numpy.py``) stands in for what it imports.
+IMPORT_RUNTIME = """\
+import os as _autograder_os, sys as _autograder_sys
+_autograder_path = list(_autograder_sys.path)
+_autograder_sys.path[:] = [
+    p for p in _autograder_path if p not in ("", ".", _autograder_os.getcwd())
+]
+try:
+    __import__("autograder.kernel_calls")
+finally:
+    _autograder_sys.path[:] = _autograder_path
+    del _autograder_os, _autograder_sys, _autograder_path
+"""
 
 
 class LinkFailed(Exception):
@@ -55,24 +69,28 @@ class KernelLink:
         self._idle = True
         self._waiting_for_request = False
         self._interrupted = False
+        self._raised = ""
         self._grader_functions: list[Callable] = []
 
     def close(self) -> None:
         self._client.stop_channels()
 
     @contextmanager
-    def session(self, deadline: float) -> Iterator[None]:
+    def session(self, deadline: float, import_runtime: bool = False) -> Iterator[None]:
         """One execution in the kernel that answers the requests made within it.
 
         It ends cleanly when the kernel waits for a request; otherwise (a timeout, a
         reply that broke the protocol) the kernel is interrupted, so the next cell
-        never queues behind a session that is still open.
+        never queues behind a session that is still open. ``import_runtime``: import
+        the kernel's side first, as :data:`IMPORT_RUNTIME` does.
         """
         self._deadline = deadline
+        code = IMPORT_RUNTIME + SESSION_CODE if import_runtime else SESSION_CODE
         self._msg_id = self._client.execute(
-            SESSION_CODE, store_history=False, allow_stdin=True, stop_on_error=False
+            code, store_history=False, allow_stdin=True, stop_on_error=False
         )
         self._idle, self._waiting_for_request, self._interrupted = False, False, False
+        self._raised = ""
         try:
             self._reply()  # the kernel's first prompt says it is ready
             yield
@@ -98,7 +116,8 @@ class KernelLink:
                 self._waiting_for_request = True
                 return message
             if kind == "idle":
-                raise LinkFailed("the kernel stopped answering before the test ended")
+                raised = f" ({self._raised})" if self._raised else ""
+                raise LinkFailed(f"the kernel stopped answering before the test ended{raised}")
             self._answer(message)
 
     def _end(self) -> None:
@@ -173,6 +192,8 @@ class KernelLink:
         content = message.get("content", {})
         if message.get("msg_type") == "status" and content.get("execution_state") == "idle":
             self._idle = True
+        elif message.get("msg_type") == "error":
+            self._raised = f"{content.get('ename')}: {content.get('evalue')}"[:MAX_MESSAGE]
 
     def _parsed_input(self, message: dict) -> tuple[str, dict]:
         prompt = str(message.get("content", {}).get("prompt", ""))

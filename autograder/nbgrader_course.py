@@ -17,6 +17,7 @@ from traitlets.config import Config
 
 from autograder import notebooks
 from autograder.course import CONFIG_NAME, Course
+from autograder.errors import CourseError
 from autograder.settings import course_db_url
 
 _CONFIG_TEMPLATE = """\
@@ -34,7 +35,7 @@ def ensure_tools_on_path() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
-class NbgraderError(RuntimeError):
+class NbgraderError(CourseError):
     """An nbgrader step failed; the message holds nbgrader's own log."""
 
 
@@ -53,11 +54,12 @@ class NbgraderCourse:
         self.db_url = db_url
 
     @classmethod
-    def scratch(cls, root: Path, course_config: Path) -> NbgraderCourse:
-        """A new folder at ``root`` with the course's settings and its own gradebook."""
+    def scratch(cls, root: Path, course_config: Path, db_url: str = "") -> NbgraderCourse:
+        """A new folder at ``root`` with the course's settings and its own gradebook,
+        or the gradebook ``db_url``."""
         root = root.resolve()
         root.mkdir(parents=True, exist_ok=True)
-        db_url = f"sqlite:///{root / 'gradebook.db'}"
+        db_url = db_url or f"sqlite:///{root / 'gradebook.db'}"
         (root / CONFIG_NAME).write_text(
             _CONFIG_TEMPLATE.format(
                 course_config=str(course_config.resolve()), root=str(root), db_url=db_url

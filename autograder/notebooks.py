@@ -15,6 +15,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from autograder.errors import CourseError
+
 TEST_PREFIX = "test_"
 SOLUTION_BLOCK = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
 HIDDEN_TESTS_MARKER = "### BEGIN HIDDEN TESTS"
@@ -38,7 +40,7 @@ def read(path: Path) -> NotebookNode:
     try:
         return nbformat.read(str(path), as_version=4)
     except Exception as error:
-        raise ValueError(f"{path} is not a readable notebook: {error}") from error
+        raise CourseError(f"{path} is not a readable notebook: {error}") from error
 
 
 def write(notebook: NotebookNode, path: Path) -> None:
@@ -69,7 +71,7 @@ def items(notebook: NotebookNode) -> list[Item]:
         elif meta.get("solution"):
             test = cells.get(TEST_PREFIX + gid)
             if test is None:
-                raise ValueError(f"solution cell {gid!r} has no test cell {TEST_PREFIX + gid!r}")
+                raise CourseError(f"solution cell {gid!r} has no test cell {TEST_PREFIX + gid!r}")
             found.append(Item(gid, float(nbgrader_meta(test).get("points", 0)), manual=False))
     return found
 
@@ -84,7 +86,7 @@ def with_replaced_cells(notebook: NotebookNode, sources: dict[str, str]) -> Note
     result = copy.deepcopy(notebook)
     unknown = set(sources) - set(cells_by_grade_id(result))
     if unknown:
-        raise KeyError(f"no cells with grade_id {sorted(unknown)}")
+        raise CourseError(f"no cells with grade_id {sorted(unknown)}")
     for cell in result.cells:
         gid = grade_id(cell)
         if gid in sources:

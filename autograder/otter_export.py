@@ -82,6 +82,7 @@ from packaging.utils import canonicalize_name
 
 from autograder import check, fixtures, notebooks
 from autograder.course import Course
+from autograder.errors import CourseError
 from autograder.seeding import SEED_ENV
 from autograder.settings import (
     KERNEL_ENVIRONMENT,
@@ -463,7 +464,7 @@ def run_otter(arguments: list[str], timeout: float | None = None) -> None:
             return
         if PORT_COLLISION not in output:
             break
-    raise RuntimeError(f"otter {' '.join(arguments[:1])} failed:\n{output[-4000:]}")
+    raise CourseError(f"otter {' '.join(arguments[:1])} failed:\n{output[-4000:]}")
 
 
 def write_master(course: Course, assignment: str, folder: Path) -> Path:

@@ -3,24 +3,30 @@
 Each submission is graded by a worker (:mod:`autograder.worker`, run by
 :mod:`autograder.runners` on this machine or a Dask cluster) against a private
 copy of the SQLite gradebook; results are merged into the course gradebook
-one at a time under a lock. A submission whose record matches its files is skipped,
-so re-running after an interruption grades only what is missing.
+one at a time under a lock. A submission whose record was made from its current
+files with the current tests, seed, limits and back end is skipped, so re-running
+after an interruption grades only what is missing, and after a fix of a test,
+everything that test scored.
 """
 
 from __future__ import annotations
 
-import shutil
+import os
+import sqlite3
 import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict
+from contextlib import closing
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from autograder import records
+from autograder import gradebook_tests, records
 from autograder.course import Course
+from autograder.course_lock import grading_lock
 from autograder.nbgrader_course import ensure_tools_on_path
 from autograder.runners import DaskRunner, ProcessRunner
 from autograder.seeding import submission_seed
@@ -42,25 +48,63 @@ def submitted_students(course: Course, assignment: str) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if (p / assignment).is_dir())
 
 
-def is_graded(course: Course, assignment: str, student: str) -> bool:
-    record = records.load(course, assignment, student)
-    folder = course.root / "submitted" / student / assignment
-    return record is not None and record.submission_sha256 == records.folder_sha256(folder)
+@dataclass(frozen=True)
+class Grading:
+    """What a grade made now would be made with; a record made otherwise is stale."""
+
+    tests_sha256: str
+    course_seed: int
+    limits: dict
+    backend: str
+    image: str | None
+
+    def stale_reason(self, course: Course, assignment: str, student: str) -> str | None:
+        """Why ``student``'s record does not stand for a grade made now; None if it does."""
+        record = records.load(course, assignment, student)
+        if record is None:
+            return "not graded yet"
+        folder = course.root / "submitted" / student / assignment
+        checks = [
+            (record.status == "graded", "the last grading failed"),
+            (record.submission_sha256 == records.folder_sha256(folder), "the submission changed"),
+            (record.tests_sha256 == self.tests_sha256, "the tests changed"),
+            (record.seed == submission_seed(self.course_seed, assignment, student), "new seed"),
+            (record.limits == self.limits, "the limits changed"),
+            ((record.backend, record.image) == (self.backend, self.image), "new back end"),
+        ]
+        return next((reason for current, reason in checks if not current), None)
 
 
-def ensure_generated(course: Course, assignment: str, db_url: str) -> None:
-    """nbgrader needs the assignment in the gradebook before it can autograde."""
-    from nbgrader.api import Gradebook, MissingEntry
+def _memory_folder() -> Path | None:
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
 
-    with Gradebook(db_url) as gradebook:
-        try:
-            gradebook.find_assignment(assignment)
-            return
-        except MissingEntry:
-            pass
-    from autograder.nbgrader_course import NbgraderCourse
 
-    NbgraderCourse.for_course(course).generate(assignment)
+def plan_line(assignment: str, why: dict[str, str | None]) -> str:
+    """What a run will grade and why, in one line."""
+    reasons = Counter(reason for reason in why.values() if reason is not None)
+    current = sum(reason is None for reason in why.values())
+    told = ", ".join(f"{count} {reason}" for reason, count in reasons.most_common())
+    return (
+        f"{assignment}: {sum(reasons.values())} to grade{f' ({told})' if told else ''}, "
+        f"{current} already graded and current"
+    )
+
+
+def summary(assignment: str, graded_now: list[records.GradingRecord], skipped: int) -> str:
+    """The closing table of a run: graded now, failed, skipped."""
+    failed = sorted((r for r in graded_now if r.status != "graded"), key=lambda r: r.student)
+    rows = [
+        f"summary of {assignment}:",
+        f"  graded now  {len(graded_now) - len(failed):>4}",
+        f"  failed      {len(failed):>4}",
+        f"  skipped     {skipped:>4}  (graded before, with the current tests and settings)",
+    ]
+    for record in failed:
+        lines = (record.error or "").strip().splitlines()
+        reason = record.reasons[0] if record.reasons else (lines[-1] if lines else "no record")
+        rows.append(f"    failed: {record.student}: {reason}")
+    return "\n".join(rows)
 
 
 class Progress:
@@ -127,6 +171,17 @@ class BatchGrader:
             settings.backend, settings.docker_image, settings.docker_gpus
         ).describe()
 
+    def current_grading(self, assignment: str) -> Grading:
+        tests = gradebook_tests.source_tests(self.course, assignment)
+        docker = self.settings.backend == "docker"
+        return Grading(
+            tests_sha256=gradebook_tests.digest(tests),
+            course_seed=self.settings.seed,
+            limits=asdict(self.limits),
+            backend=self.backend_description(),
+            image=self.settings.docker_image if docker else None,
+        )
+
     def grade(
         self,
         assignment: str,
@@ -134,23 +189,45 @@ class BatchGrader:
         force: bool = False,
         say: Callable[[str], None] = print,
     ) -> list[records.GradingRecord]:
+        """Grade the submissions whose records are stale (all with ``force``); returns
+        the records of ``students`` (everyone who submitted by default)."""
         ensure_tools_on_path()
-        ensure_generated(self.course, assignment, self.db_url)
+        with grading_lock(self.course, say):
+            return self._grade(assignment, students, force, say)
+
+    def _grade(
+        self,
+        assignment: str,
+        students: list[str] | None,
+        force: bool,
+        say: Callable[[str], None],
+    ) -> list[records.GradingRecord]:
+        if gradebook_tests.sync_gradebook(self.course, assignment, self.db_url) == "updated":
+            say(f"the tests of {assignment} changed: the gradebook now scores with source/")
+        grading = self.current_grading(assignment)
         students = students or submitted_students(self.course, assignment)
-        pending = [s for s in students if force or not is_graded(self.course, assignment, s)]
-        if len(pending) < len(students):
-            say(f"{len(students) - len(pending)} submission(s) already graded; resuming")
+        why = {
+            student: "regrade asked"
+            if force
+            else grading.stale_reason(self.course, assignment, student)
+            for student in students
+        }
+        pending = [student for student in students if why[student] is not None]
+        say(plan_line(assignment, why))
         progress = Progress(len(pending), say)
         workers = max(1, self.settings.workers)
         runner = DaskRunner(self.scheduler, workers) if self.scheduler else ProcessRunner()
+        graded_now: list[records.GradingRecord] = []
         try:
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 futures = [pool.submit(self._grade_one, runner, assignment, s) for s in pending]
                 for future in as_completed(futures):
-                    progress.update(future.result())
+                    graded_now.append(future.result())
+                    progress.update(graded_now[-1])
         finally:
             progress.close()
             runner.close()
+        say(summary(assignment, graded_now, skipped=len(students) - len(pending)))
         return [
             record
             for student in students
@@ -160,8 +237,9 @@ class BatchGrader:
     def _grade_one(
         self, runner: ProcessRunner | DaskRunner, assignment: str, student: str
     ) -> records.GradingRecord:
-        # On a cluster the private gradebook must be where every worker can read it.
-        scratch = self.course.root / ".grading-scratch" if self.scheduler else None
+        # On a cluster the private gradebook must be where every worker can read it;
+        # here it goes to memory where there is a tmpfs, as nbgrader commits often.
+        scratch = self.course.root / ".grading-scratch" if self.scheduler else _memory_folder()
         if scratch is not None:
             scratch.mkdir(exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="autograder-worker-", dir=scratch) as tmp:
@@ -172,7 +250,7 @@ class BatchGrader:
                 student=student,
                 backend=self.settings.backend,
                 limits=asdict(self.limits),
-                seed=self._seed(assignment, student),
+                seed=submission_seed(self.settings.seed, assignment, student),
                 db_url=private_db or self.db_url,
                 docker_image=self.settings.docker_image,
                 docker_gpus=self.settings.docker_gpus,
@@ -186,20 +264,18 @@ class BatchGrader:
                 records.save(self.course, record)
         return record
 
-    def _seed(self, assignment: str, student: str) -> int:
-        """The seed a regrade reuses from the record, else the submission's own."""
-        previous = records.load(self.course, assignment, student)
-        if previous is not None and previous.status == "graded":
-            return previous.seed
-        return submission_seed(self.settings.seed, assignment, student)
-
     def _private_gradebook(self, folder: Path) -> str | None:
         """A copy of the SQLite gradebook for one worker; None for server databases."""
         path = sqlite_path(self.db_url)
         if path is None:
             return None
-        with self.lock:
-            shutil.copy2(path, folder / "gradebook.db")
+        # SQLite's backup API: a consistent copy even while formgrader writes.
+        with (
+            self.lock,
+            closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as source,
+            closing(sqlite3.connect(folder / "gradebook.db")) as copy,
+        ):
+            source.backup(copy)
         return f"sqlite:///{folder / 'gradebook.db'}"
 
     def _run(

@@ -1,20 +1,19 @@
 """One JSON record per graded submission: scores, reasons, environment, provenance.
 
-Records live in ``grading/<assignment>/<student>.json`` in the course folder. A record
-whose ``submission_sha256`` matches the submission on disk means "already graded":
-that is what lets an interrupted batch resume.
+Records live in ``grading/<assignment>/<student>.json`` in the course folder. Each
+says what it was made from (the submission's files, the tests, seed, limits and back
+end), so a batch can tell a record that stands from one to grade again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from autograder import intake, notebooks
+from autograder import intake
 from autograder.course import Course
 
 RECORDS_DIR = "grading"
@@ -43,6 +42,7 @@ class GradingRecord:
     image: str | None = None
     environment: dict[str, str] = field(default_factory=dict)
     seed: int = 0
+    limits: dict[str, int] = field(default_factory=dict)
     tests_sha256: str = ""
     submission_sha256: str = ""
     graded_at: str = ""
@@ -86,16 +86,6 @@ def load_all(course: Course, assignment: str) -> list[GradingRecord]:
 def folder_sha256(folder: Path) -> str:
     """A hash of everything under ``folder``, read without following links."""
     return intake.tree_sha256(folder)
-
-
-def tests_sha256(course: Course, assignment: str) -> str:
-    """A hash of the test cells (visible and hidden) of the source notebook."""
-    digest = hashlib.sha256()
-    source = notebooks.read(course.source_notebook(assignment))
-    for cell in source.cells:
-        if notebooks.nbgrader_meta(cell).get("grade"):
-            digest.update(cell.source.encode() + b"\0")
-    return digest.hexdigest()
 
 
 def environment(device: str) -> dict[str, str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from autograder import notebooks
 from autograder.course import Course
+from autograder.errors import CourseError
 from autograder.nbgrader_course import NbgraderCourse
 
 _FORBIDDEN_MARKERS = (
@@ -42,7 +43,7 @@ def release(course: Course, assignment: str) -> Path:
         shutil.copytree(generated, target)
     problems = audit_release(course, assignment)
     if problems:
-        raise RuntimeError(f"release/{assignment} fails its audit:\n  " + "\n  ".join(problems))
+        raise CourseError(f"release/{assignment} fails its audit:\n  " + "\n  ".join(problems))
     return target
 
 

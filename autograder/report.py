@@ -16,6 +16,7 @@ from pathlib import Path
 
 from autograder import records
 from autograder.course import Course
+from autograder.errors import CourseError
 
 REPORTS_DIR = "reports"
 SLOWEST_SHOWN = 10
@@ -93,7 +94,7 @@ def write_report(course: Course, assignment: str) -> Path:
     """Write ``reports/<assignment>/index.html`` and ``scores.csv``; returns the page."""
     all_records = records.load_all(course, assignment)
     if not all_records:
-        raise ValueError(f"no graded submissions of {assignment}; run `autograder grade` first")
+        raise CourseError(f"no graded submissions of {assignment}; run `autograder grade` first")
     report_dir = course.root / REPORTS_DIR / assignment
     report_dir.mkdir(parents=True, exist_ok=True)
     graded = [r for r in all_records if r.status == "graded"]

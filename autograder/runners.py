@@ -18,6 +18,7 @@ import threading
 from dataclasses import asdict
 from pathlib import Path
 
+import autograder
 from autograder import records
 from autograder.worker import GradingRequest
 
@@ -108,8 +109,13 @@ class WorkerProcess:
         )
 
     def _start(self) -> subprocess.Popen:
+        # The worker imports this very package: never one that the folder it was
+        # started from (a course folder may hold an ``autograder/`` of its own) shadows.
+        package_root = str(Path(autograder.__file__).resolve().parent.parent)
+        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
         return subprocess.Popen(
-            [sys.executable, "-m", "autograder.worker"],
+            [sys.executable, "-P", "-m", "autograder.worker"],
+            env={**os.environ, "PYTHONPATH": path},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self.log,

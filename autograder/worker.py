@@ -29,11 +29,13 @@ from autograder.confine import CgroupEvents, capped_folder, cgroup_events, remov
 from autograder.course import Course
 from autograder.early_kernel import EarlyKernel, PromptKernelManager
 from autograder.gradebook_merge import item_scores
+from autograder.gradebook_tests import digest, gradebook_tests
 from autograder.guarded_execute import (
     CELL_TIMEOUT_ENAME,
     KERNEL_DIED_ENAME,
     OUTPUT_CUT_KEY,
     SUBMISSION_TIMEOUT_ENAME,
+    GraderFault,
     judging_config,
 )
 from autograder.nbgrader_course import NbgraderCourse
@@ -134,6 +136,13 @@ def _reasons_from_outputs(folder: Path) -> list[str]:
     return reasons
 
 
+def _grader_fault(log: str) -> str | None:
+    """The message of a :class:`GraderFault` in nbgrader's log, if one stopped it."""
+    marker = f"{GraderFault.__name__}: "
+    lines = [line for line in log.splitlines() if marker in line]
+    return lines[-1].split(marker, 1)[1].strip() if lines else None
+
+
 def _reasons_from_cgroups(events: CgroupEvents) -> list[str]:
     reasons = []
     if events.oom_kills:
@@ -202,7 +211,9 @@ def grade(request: GradingRequest) -> records.GradingRecord:
         image=request.docker_image if request.backend == "docker" else None,
         environment=records.environment("gpu" if Path("/dev/nvidia0").exists() else "cpu"),
         seed=request.seed,
-        tests_sha256=records.tests_sha256(course, request.assignment),
+        limits=request.limits,
+        # The tests nbgrader scores with are the gradebook's copy.
+        tests_sha256=digest(gradebook_tests(request.db_url, request.assignment)),
         submission_sha256=records.folder_sha256(submitted),
         graded_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
@@ -259,7 +270,10 @@ def grade(request: GradingRequest) -> records.GradingRecord:
         record.error = "\n".join(
             part.strip() for part in (result.get("log"), result.get("error")) if part
         )[-4000:]
-        record.reasons.append("crash: nbgrader could not grade the submission")
+        fault = _grader_fault(record.error)
+        record.reasons.append(
+            f"grader: {fault}" if fault else "crash: nbgrader could not grade the submission"
+        )
         return record
     found = _reasons_from_outputs(workdir) + _reasons_from_cgroups(events)
     record.reasons += list(dict.fromkeys(found))

@@ -98,6 +98,25 @@ def submit_answers(course: Course, assignment: str, answers: dict[str, dict[str,
         notebooks.write(submission, course.root / "submitted" / student / assignment / name)
 
 
+def local_grading_request(course: Course, assignment: str, student: str):
+    """A worker's request to grade one submission with the local back end, in-process."""
+    from dataclasses import asdict
+
+    from autograder.settings import course_db_url, limits_from, load_settings
+    from autograder.worker import GradingRequest
+
+    settings = load_settings(course, backend="local", workers=1)
+    return GradingRequest(
+        course_root=str(course.root),
+        assignment=assignment,
+        student=student,
+        backend="local",
+        limits=asdict(limits_from(course, settings)),
+        seed=0,
+        db_url=course_db_url(course),
+    )
+
+
 @pytest.fixture()
 def tiny_course(tmp_path: Path) -> Course:
     """A course folder with one assignment, ``tiny``, and the repository's configuration."""

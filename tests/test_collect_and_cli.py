@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from nbgrader.utils import parse_utc
 
 from autograder.cli import main
 from autograder.collect import collect_from_exchange, collect_from_zip
 from autograder.course import Course
+from autograder.errors import CourseError
 
 
 def test_zip_collect_places_each_student_in_submitted(tiny_course: Course, tmp_path: Path) -> None:
@@ -19,7 +21,7 @@ def test_zip_collect_places_each_student_in_submitted(tiny_course: Course, tmp_p
         bundle.writestr("alice/tiny.ipynb", "{}")
         bundle.writestr("bob/tiny.ipynb", "{}")
         bundle.writestr("bob/data/extra.txt", "x")
-    assert collect_from_zip(tiny_course, "tiny", archive) == ["alice", "bob"]
+    assert collect_from_zip(tiny_course, "tiny", archive).students == ["alice", "bob"]
     bob = tiny_course.root / "submitted" / "bob" / "tiny"
     assert (bob / "tiny.ipynb").is_file() and (bob / "data" / "extra.txt").is_file()
     assert (bob / "timestamp.txt").is_file()
@@ -34,6 +36,93 @@ def test_zip_collect_rejects_paths_outside_a_student_folder(
         bundle.writestr(entry, "{}")
     with pytest.raises(ValueError, match="not <student>/<file>"):
         collect_from_zip(tiny_course, "tiny", archive)
+
+
+def zip_of(path: Path, entries: dict[str, str], when=(2026, 11, 20, 14, 30, 6)) -> Path:
+    with zipfile.ZipFile(path, "w") as bundle:
+        for name, text in entries.items():
+            bundle.writestr(zipfile.ZipInfo(name, date_time=when), text)
+    return path
+
+
+def test_zip_collect_skips_junk_unwraps_a_folder_and_names_the_notebook(
+    tiny_course: Course, tmp_path: Path
+) -> None:
+    archive = zip_of(
+        tmp_path / "download.zip",
+        {
+            "subs/alice/Tiny (1).ipynb": "{}",
+            "subs/bob/tiny.ipynb": "{}",
+            "subs/bob/.DS_Store": "x",
+            "__MACOSX/subs/alice/._Tiny (1).ipynb": "x",
+            "subs/cy/Untitled.ipynb": "{}",
+        },
+    )
+    collected = collect_from_zip(tiny_course, "tiny", archive, timezone="Europe/Berlin")
+    assert collected.students == ["alice", "bob", "cy"]
+    assert collected.notes == [
+        "alice: took 'Tiny (1).ipynb' as tiny.ipynb",
+        "cy: no tiny.ipynb in the submission ('Untitled.ipynb')",
+    ]
+    submitted = tiny_course.root / "submitted"
+    assert sorted(p.name for p in (submitted / "alice" / "tiny").iterdir()) == [
+        "timestamp.txt",
+        "tiny.ipynb",
+    ]
+    assert sorted(p.name for p in submitted.iterdir()) == ["alice", "bob", "cy"]
+    stamp = (submitted / "bob" / "tiny" / "timestamp.txt").read_text()
+    assert stamp == "2026-11-20 14:30:06.000000 Europe/Berlin"
+    assert parse_utc(stamp).hour == 13  # nbgrader reads it in that time zone
+
+    # Collecting a corrected zip again replaces what a student had.
+    again = zip_of(tmp_path / "again.zip", {"alice/tiny.ipynb": "[]"})
+    assert collect_from_zip(tiny_course, "tiny", again).notes == []
+    assert (submitted / "alice" / "tiny" / "tiny.ipynb").read_text() == "[]"
+    assert not (submitted / "alice" / "tiny" / "Tiny (1).ipynb").exists()
+
+
+def test_canvas_and_moodle_downloads_collect_to_the_roster_ids(
+    tiny_course: Course, tmp_path: Path
+) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,lms_id,name\nalice,1001,Alice Liddell\nbob,1002,Bob Ross\n")
+    canvas = zip_of(
+        tmp_path / "canvas.zip",
+        {
+            "liddellalice_1001_555_tiny.ipynb": "{}",
+            "rossbob_LATE_1002_556_tiny-1.ipynb": "{}",
+        },
+    )
+    collected = collect_from_zip(tiny_course, "tiny", canvas, roster)
+    assert collected.students == ["alice", "bob"]
+    assert collected.notes == ["bob: took 'tiny-1.ipynb' as tiny.ipynb"]
+    moodle = zip_of(
+        tmp_path / "moodle.zip",
+        {
+            "Alice Liddell_77_assignsubmission_file_/tiny.ipynb": "{}",
+            "Bob Ross_78_assignsubmission_file_/tiny.ipynb": "{}",
+            "Bob Ross_78_assignsubmission_file_/notes.txt": "mine",
+        },
+        when=(2026, 11, 21, 9, 0, 0),
+    )
+    assert collect_from_zip(tiny_course, "tiny", moodle, roster).students == ["alice", "bob"]
+    bob = tiny_course.root / "submitted" / "bob" / "tiny"
+    assert (bob / "notes.txt").read_text() == "mine"
+    assert (bob / "timestamp.txt").read_text().startswith("2026-11-21 09:00:00")
+    with pytest.raises(CourseError, match="--roster"):
+        collect_from_zip(tiny_course, "tiny", canvas)
+    stranger = zip_of(tmp_path / "stranger.zip", {"smithjo_1003_557_tiny.ipynb": "{}"})
+    with pytest.raises(CourseError, match="no student_id for 'smithjo'"):
+        collect_from_zip(tiny_course, "tiny", stranger, roster)
+
+
+def test_collect_refuses_an_unknown_assignment(tiny_course: Course, tmp_path: Path) -> None:
+    archive = zip_of(tmp_path / "subs.zip", {"alice/tiny.ipynb": "{}"})
+    result = CliRunner().invoke(
+        main, ["collect", "tinny", "--zip", str(archive), "--course", str(tiny_course.root)]
+    )
+    assert result.exit_code != 0 and "unknown assignment(s) ['tinny']" in result.output
+    assert not (tiny_course.root / "submitted").exists()
 
 
 def test_cli_lists_the_nbgrader_steps() -> None:

