@@ -24,7 +24,9 @@ from autograder import notebooks
 from autograder.course import Course
 from autograder.guarded_execute import PARTIAL_KEY
 from autograder.nbgrader_course import NbgraderCourse, require_success
+from autograder.settings import course_db_url
 
+AWAITING = "awaiting TA grading"
 WITHHELD = "Output not shown in feedback: it was produced after hidden tests ran.\n"
 QUOTES_TEST = "Test failed. (The message is not shown: it quotes the hidden test.)\n"
 # Output kinds a feedback page shows; HTML, SVG, JavaScript, Markdown and widgets are
@@ -218,8 +220,53 @@ def generate_feedback(
             log = (result.get("error") or result.get("log") or "").strip()
             failures[student] = log.splitlines()[-1] if log else "nbgrader gave no reason"
             continue
-        written += sorted((course.root / "feedback" / student / assignment).glob("*.html"))
+        awaiting = _awaiting_grading(course_db_url(course), assignment, student)
+        for page in sorted((course.root / "feedback" / student / assignment).glob("*.html")):
+            _mark_awaiting(page, awaiting.get(page.stem, {}))
+            written.append(page)
     return written, failures
+
+
+def _points(points: float) -> str:
+    return f"{points:g} point{'' if points == 1 else 's'}"
+
+
+def _awaiting_grading(db_url: str, assignment: str, student: str) -> dict[str, dict[str, float]]:
+    """Per notebook, the points of each item no TA has graded yet (grade id -> points)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gradebook:
+        submission = gradebook.find_submission(assignment, student)
+        return {
+            notebook.name: {
+                grade.name: float(grade.max_score)
+                for grade in notebook.grades
+                if grade.auto_score is None and grade.manual_score is None
+            }
+            for notebook in submission.notebooks
+        }
+
+
+def _mark_awaiting(page: Path, awaiting: dict[str, float]) -> None:
+    """Say "awaiting TA grading" where nbgrader's page shows an ungraded item as 0
+    points, and leave those points out of the page's total."""
+    if not awaiting:
+        return
+    text = page.read_text(encoding="utf-8")
+    for grade_id, points in awaiting.items():
+        anchor = re.escape(grade_id)
+        note = f"{AWAITING}, {_points(points)}"
+        # The table of contents, then the cell's own heading (its first score).
+        listed = re.compile(rf'(href="#{anchor}">[^<]*</a>) \(Score: [\d.]+ / [\d.]+\)')
+        heading = re.compile(rf'(<a name="{anchor}"></a>.*?)Score: [\d.]+ / [\d.]+', re.S)
+        text = heading.sub(rf"\1{note}", listed.sub(rf"\1 ({note})", text), count=1)
+    pending = sum(awaiting.values())
+
+    def total(match: re.Match) -> str:
+        graded = float(match[2]) - pending
+        return f"(Score: {match[1]} / {round(graded, 2)}; {_points(pending)} more {AWAITING})</h4>"
+
+    page.write_text(re.sub(r"\(Score: ([\d.]+) / ([\d.]+)\)</h4>", total, text, count=1))
 
 
 def release_feedback(course: Course, assignment: str, students: list[str]) -> None:

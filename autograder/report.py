@@ -20,6 +20,17 @@ from autograder.errors import CourseError
 
 REPORTS_DIR = "reports"
 SLOWEST_SHOWN = 10
+# The scores are auto-graded points; TAs grade manual_max more, total_max in all.
+CSV_COLUMNS = (
+    "student",
+    "status",
+    "auto_score",
+    "auto_max",
+    "manual_max",
+    "total_max",
+    "reasons",
+    "wall_seconds",
+)
 
 
 def _png(figure) -> str:
@@ -108,10 +119,16 @@ def write_report(course: Course, assignment: str) -> Path:
         f"{len(all_records)} submissions, {len(graded)} graded, "
         f"{len(all_records) - len(graded)} not gradable, {len(flagged)} flagged"
     )
+    manual = max((r.manual_points for r in all_records), default=0.0)
     if scores:
         summary += (
             f"; mean {statistics.mean(scores):.1f}, median {statistics.median(scores):.1f} "
-            f"of {max_score:g} points"
+            f"of {max_score:g} auto-graded points"
+        )
+    if manual:
+        summary += (
+            f"; TAs grade {manual:g} more points, {max_score + manual:g} in all "
+            "(the maximum in exports/grades.csv)"
         )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -182,8 +199,8 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], id_: str, escap
 def _write_csv(path: Path, all_records: list[records.GradingRecord]) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "status", "score", "max_score", "reasons", "wall_seconds"])
+        writer.writerow(CSV_COLUMNS)
         for r in all_records:
-            writer.writerow(
-                [r.student, r.status, r.score, r.max_score, "; ".join(r.reasons), r.wall_seconds]
-            )
+            total = r.max_score + r.manual_points
+            scores = [r.score, r.max_score, r.manual_points, total]
+            writer.writerow([r.student, r.status, *scores, "; ".join(r.reasons), r.wall_seconds])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -158,3 +159,31 @@ def test_files_of_the_submission_never_stand_in_for_the_grader_runtime(tiny_cour
     (folder / "numpy.py").write_text("raise ImportError('mine too')")
     record = worker.grade_safely(local_grading_request(tiny_course, "tiny", "bob"))
     assert (record.status, record.score, record.reasons) == ("graded", 5, [])
+
+
+def test_items_awaiting_a_ta_say_so_and_every_page_states_one_maximum(tiny_course: Course) -> None:
+    from autograder import export, feedback, report
+
+    answered = ANSWERS["bob"] | {"explain": "ReLU keeps positive inputs and zeroes the rest."}
+    submit_answers(tiny_course, "tiny", {"bob": answered})
+    record = worker.grade_safely(local_grading_request(tiny_course, "tiny", "bob"))
+    records.save(tiny_course, record)
+    (page,), failures = feedback.generate_feedback(tiny_course, "tiny", ["bob"])
+    assert failures == {}
+    text = page.read_text()
+    assert "(Score: 5.0 / 5.0; 1 point more awaiting TA grading)" in text
+    assert "Written response</a> (awaiting TA grading, 1 point)" in text
+    assert "Score: 0.0 / 1.0" not in text
+    summary = report.write_report(tiny_course, "tiny").read_text()
+    assert "of 5 auto-graded points; TAs grade 1 more points, 6 in all" in summary
+    (scores,) = csv.DictReader((tiny_course.root / "reports" / "tiny" / "scores.csv").open())
+    assert (scores["auto_max"], scores["manual_max"], scores["total_max"]) == ("5.0", "1.0", "6.0")
+    (exported,) = csv.DictReader(export.export(tiny_course, ["tiny"])[0].open())
+    assert float(exported["max_score"]) == 6
+
+    with Gradebook(course_db_url(tiny_course)) as gradebook:
+        gradebook.find_grade("explain", "tiny", "tiny", "bob").manual_score = 1.0
+        gradebook.db.commit()
+    (page,), _ = feedback.generate_feedback(tiny_course, "tiny", ["bob"])
+    text = page.read_text()
+    assert "(Score: 6.0 / 6.0)" in text and "awaiting TA grading" not in text
