@@ -38,12 +38,16 @@ def release(course: Course, assignment: str) -> Path:
     target = course.release_dir / assignment
     with tempfile.TemporaryDirectory(prefix="autograder-release-") as tmp:
         generated = generate_release(course, assignment, Path(tmp))
+        # Audited before it replaces anything: a failed audit leaves the old release.
+        problems = audit_release(course, assignment, generated)
+        if problems:
+            raise CourseError(
+                f"the new release of {assignment} fails its audit (release/{assignment} is "
+                "left as it was):\n  " + "\n  ".join(problems)
+            )
         if target.exists():
             shutil.rmtree(target)
         shutil.copytree(generated, target)
-    problems = audit_release(course, assignment)
-    if problems:
-        raise CourseError(f"release/{assignment} fails its audit:\n  " + "\n  ".join(problems))
     return target
 
 
@@ -68,15 +72,16 @@ def _solution_lines(course: Course, assignment: str) -> set[str]:
     return {line for line in hidden - shown if len(line) >= 12 and not line.startswith("#")}
 
 
-def audit_release(course: Course, assignment: str) -> list[str]:
-    """Every way ``release/<assignment>/`` could leak what students must not see."""
-    folder = course.release_dir / assignment
+def audit_release(course: Course, assignment: str, folder: Path | None = None) -> list[str]:
+    """Every way ``release/<assignment>/`` (or ``folder``, a release about to take its
+    place) could leak what students must not see."""
+    folder = folder or course.release_dir / assignment
     if not folder.is_dir():
         return [f"release/{assignment} does not exist; run `autograder release {assignment}`"]
     problems: list[str] = []
     solution_lines = _solution_lines(course, assignment)
     for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(course.root)
+        relative = Path("release") / assignment / path.relative_to(folder)
         if path.suffix in _DATA_SUFFIXES:
             problems.append(f"{relative}: data file in a release")
         if path.suffix != ".ipynb":

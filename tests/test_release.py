@@ -10,6 +10,7 @@ import pytest
 
 from autograder import notebooks, release
 from autograder.course import Course
+from autograder.errors import CourseError
 
 ASSIGNMENTS = ["backprop", "cnn_mnist", "forward_pass", "iris_comparison"]
 
@@ -63,3 +64,13 @@ def test_stale_release_is_detected(course: Course, tmp_path: Path) -> None:
     source.cells[0].source += "\nA new sentence."
     notebooks.write(source, source_path)
     assert release.release_is_stale(copy, "forward_pass") == ["changed forward_pass.ipynb"]
+
+
+def test_a_release_that_fails_its_audit_leaves_the_old_one(course: Course, tmp_path: Path) -> None:
+    copy = _copy_course(course, "forward_pass", tmp_path)
+    before = {p: p.read_bytes() for p in (copy.release_dir / "forward_pass").rglob("*")}
+    (copy.source_dir / "forward_pass" / "labels.npz").write_bytes(b"held out")
+    with pytest.raises(CourseError, match=r"labels\.npz: data file in a release"):
+        release.release(copy, "forward_pass")
+    after = {p: p.read_bytes() for p in (copy.release_dir / "forward_pass").rglob("*")}
+    assert after == before
