@@ -23,6 +23,9 @@ from autograder.errors import CourseError
 from autograder.nbgrader_course import NbgraderCourse, require_success
 from autograder.zip_layouts import Roster
 
+# nbgrader's own default for c.Exchange.root.
+DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"
+
 
 class LinkSafeCollect(ExchangeCollect):
     """nbgrader's collect, copying each submission as :func:`intake.checked_copy` does.
@@ -44,6 +47,12 @@ def collect_from_exchange(course: Course, assignment: str) -> list[str]:
     """nbgrader's collect without following links; returns whose submissions arrived."""
     nbgrader_course = NbgraderCourse.for_course(course)
     config = nbgrader_course.config()
+    root = Path(config.get("Exchange", {}).get("root", DEFAULT_EXCHANGE))
+    if not root.is_dir():
+        raise CourseError(
+            f"no nbgrader exchange at {root}; set c.Exchange.root in nbgrader_config.py "
+            f"(JupyterHub: see deploy/), or collect a zip with --zip"
+        )
     config.ExchangeFactory.collect = LinkSafeCollect
     result = nbgrader_course.api(config).collect(assignment, update=True)
     require_success(result, f"nbgrader collect {assignment}")

@@ -159,3 +159,16 @@ def test_exchange_collect_leaves_planted_links_behind(tiny_course: Course, tmp_p
     assert collect_from_exchange(tiny_course, "tiny") == ["mallory"]
     collected = tiny_course.root / "submitted" / "mallory" / "tiny"
     assert sorted(p.name for p in collected.iterdir()) == ["timestamp.txt", "tiny.ipynb"]
+
+
+def test_collect_without_an_exchange_says_how_to_set_one(
+    tiny_course: Course, tmp_path: Path
+) -> None:
+    with (tiny_course.root / "nbgrader_config.py").open("a") as config:
+        config.write(f"\nc.Exchange.root = {str(tmp_path / 'nowhere')!r}\n")
+    result = CliRunner().invoke(main, ["collect", "tiny", "--course", str(tiny_course.root)])
+    assert result.exit_code != 0
+    assert result.output.strip().splitlines() == [
+        f"Error: no nbgrader exchange at {tmp_path / 'nowhere'}; set c.Exchange.root in "
+        "nbgrader_config.py (JupyterHub: see deploy/), or collect a zip with --zip"
+    ]
