@@ -8,7 +8,33 @@ with no "database is locked". Manual scores already given by TAs are kept.
 
 from __future__ import annotations
 
+import time
+
 from nbgrader.api import Gradebook, MissingEntry
+from sqlalchemy.exc import OperationalError
+
+from autograder.errors import CourseError
+
+# How long a merge waits for a gradebook another program (formgrader) holds locked.
+LOCKED_ATTEMPTS = 6
+LOCKED_WAIT_SECONDS = 5.0
+
+
+def merge_submission(source_url: str, target_url: str, assignment: str, student: str) -> None:
+    """:func:`copy_submission`, waiting while the course gradebook is locked."""
+    for _ in range(LOCKED_ATTEMPTS):
+        try:
+            copy_submission(source_url, target_url, assignment, student)
+            return
+        except OperationalError as error:
+            if "locked" not in str(error):
+                raise
+            time.sleep(LOCKED_WAIT_SECONDS)
+    waited = LOCKED_ATTEMPTS * LOCKED_WAIT_SECONDS
+    raise CourseError(
+        f"the gradebook {target_url} stayed locked by another program (formgrader?) for "
+        f"{waited:g} s, so {student}'s grade was not saved; run grade again once it is free"
+    )
 
 
 def copy_submission(source_url: str, target_url: str, assignment: str, student: str) -> None:

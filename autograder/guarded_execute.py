@@ -298,10 +298,14 @@ class GuardedExecute(Execute):
 def judging_config(config: Config) -> Config:
     """``config`` with nbgrader's Execute step replaced by a judging :class:`GuardedExecute`."""
     from nbgrader.converters import Autograde
+    from nbgrader.preprocessors import CheckCellMetadata
 
+    steps = Autograde.class_traits()["autograde_preprocessors"].default()
+    # The sanitising pass checked nbgrader's cell metadata, which execution cannot change.
     config.Autograde.autograde_preprocessors = [
         GuardedExecute if step is Execute else step
-        for step in Autograde.class_traits()["autograde_preprocessors"].default()
+        for step in steps
+        if step is not CheckCellMetadata
     ]
     config.GuardedExecute.judge_answers = True
     return config

@@ -86,8 +86,9 @@ class KernelLink:
         """
         self._deadline = deadline
         code = IMPORT_RUNTIME + SESSION_CODE if import_runtime else SESSION_CODE
+        # Silent: no input echo, history or post-execute hooks, only the session.
         self._msg_id = self._client.execute(
-            code, store_history=False, allow_stdin=True, stop_on_error=False
+            code, silent=True, store_history=False, allow_stdin=True, stop_on_error=False
         )
         self._idle, self._waiting_for_request, self._interrupted = False, False, False
         self._raised = ""

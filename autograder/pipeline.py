@@ -258,9 +258,9 @@ class BatchGrader:
             record = self._run(runner, request, Path(tmp))
             with self.lock:
                 if record.status == "graded" and private_db:
-                    from autograder.gradebook_merge import copy_submission
+                    from autograder.gradebook_merge import merge_submission
 
-                    copy_submission(private_db, self.db_url, assignment, student)
+                    merge_submission(private_db, self.db_url, assignment, student)
                 records.save(self.course, record)
         return record
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from nbgrader.api import Gradebook
 
 from autograder import notebooks, records, worker
 from autograder.course import Course
+from autograder.errors import CourseError
 from autograder.gradebook_tests import digest, gradebook_tests, source_tests
 from autograder.settings import course_db_url
 
@@ -187,3 +190,28 @@ def test_items_awaiting_a_ta_say_so_and_every_page_states_one_maximum(tiny_cours
     (page,), _ = feedback.generate_feedback(tiny_course, "tiny", ["bob"])
     text = page.read_text()
     assert "(Score: 6.0 / 6.0)" in text and "awaiting TA grading" not in text
+
+
+def test_a_gradebook_another_program_keeps_locked_is_reported_not_a_traceback(
+    tiny_course: Course, tmp_path: Path
+) -> None:
+    from autograder import gradebook_merge
+
+    submit_answers(tiny_course, "tiny", {"bob": ANSWERS["bob"]})
+    assert worker.grade_safely(local_grading_request(tiny_course, "tiny", "bob")).score == 5
+    busy = tmp_path / "busy.db"
+    shutil.copy(tiny_course.root / "gradebook.db", busy)
+    holder = sqlite3.connect(busy)
+    holder.execute("BEGIN EXCLUSIVE")  # as formgrader does while it saves a grade
+    with (
+        mock.patch.object(gradebook_merge, "LOCKED_ATTEMPTS", 2),
+        mock.patch.object(gradebook_merge, "LOCKED_WAIT_SECONDS", 0.1),
+        pytest.raises(CourseError, match="stayed locked by another program"),
+    ):
+        gradebook_merge.merge_submission(
+            course_db_url(tiny_course), f"sqlite:///{busy}", "tiny", "bob"
+        )
+    holder.rollback()
+    gradebook_merge.merge_submission(course_db_url(tiny_course), f"sqlite:///{busy}", "tiny", "bob")
+    with Gradebook(f"sqlite:///{busy}") as gradebook:
+        assert gradebook.find_submission("tiny", "bob").score == 5
