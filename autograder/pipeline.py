@@ -69,10 +69,16 @@ class Grading:
             (record.submission_sha256 == records.folder_sha256(folder), "the submission changed"),
             (record.tests_sha256 == self.tests_sha256, "the tests changed"),
             (record.seed == submission_seed(self.course_seed, assignment, student), "new seed"),
-            (record.limits == self.limits, "the limits changed"),
+            (_grading_limits(record.limits) == self.limits, "the limits changed"),
             ((record.backend, record.image) == (self.backend, self.image), "new back end"),
         ]
         return next((reason for current, reason in checks if not current), None)
+
+
+def _grading_limits(limits: dict) -> dict:
+    """The limits that can change a grade: thread counts follow ``--workers`` and change
+    only the speed."""
+    return {name: value for name, value in limits.items() if name != "threads"}
 
 
 def _memory_folder() -> Path | None:
@@ -177,7 +183,7 @@ class BatchGrader:
         return Grading(
             tests_sha256=gradebook_tests.digest(tests),
             course_seed=self.settings.seed,
-            limits=asdict(self.limits),
+            limits=_grading_limits(asdict(self.limits)),
             backend=self.backend_description(),
             image=self.settings.docker_image if docker else None,
         )
