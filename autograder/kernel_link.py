@@ -23,6 +23,7 @@ from autograder import wire
 from autograder.kernel_calls import CALLBACK_PROMPT, END, MAX_MESSAGE, REPLY_PROMPT
 
 _POLL_MS = 200
+END_GRACE_SECONDS = 5
 SESSION_CODE = "__import__('autograder.kernel_calls', fromlist=['session']).session(globals())"
 # Imports the kernel's side with the submission's folder off the path, so that none of
 # the student's files (an ``autograder/``, a ``numpy.py``) stands in for what it imports.
@@ -128,6 +129,8 @@ class KernelLink:
             self._stop()
             return
         self._waiting_for_request = False
+        # A test that ended just at its deadline keeps its verdict: ending takes a moment.
+        self._deadline = max(self._deadline, time.monotonic() + END_GRACE_SECONDS)
         self._client.input(json.dumps({"op": END}))
         while self._next_input()[0] != "idle":
             pass  # what the kernel asks after the end goes unanswered
