@@ -25,7 +25,8 @@ class GradingRecord:
     """What grading one submission produced; ``status`` is ``graded`` or ``error``.
 
     ``score`` and ``max_score`` count auto-graded points; ``manual_points`` are the
-    points TAs still grade by hand.
+    points TAs still grade by hand. ``messages`` holds, per auto-graded item that did
+    not earn every point, the one line its feedback shows (never test code).
     """
 
     assignment: str
@@ -36,6 +37,7 @@ class GradingRecord:
     manual_points: float = 0.0
     items: dict[str, dict[str, float]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
+    messages: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     wall_seconds: float = 0.0
     backend: str = ""

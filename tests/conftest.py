@@ -9,6 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from autograder import demo
 from autograder.course import Course
 from autograder.nbgrader_course import ensure_tools_on_path
 
@@ -24,6 +25,16 @@ def _tools_on_path() -> None:
 @pytest.fixture(scope="session")
 def course() -> Course:
     return Course(REPO)
+
+
+@pytest.fixture(scope="session")
+def demo_run(course: Course, tmp_path_factory: pytest.TempPathFactory):
+    """The README's demo graded once in a scratch copy of the course: the copy, its
+    records by student, and what the demo printed."""
+    target = tmp_path_factory.mktemp("demo") / "course"
+    lines: list[str] = []
+    graded = demo.run_demo(course, target, "forward_pass", "sandbox", 2, say=lines.append)
+    return Course(target), {r.student: r for r in graded}, "\n".join(lines)
 
 
 def nbgrader_metadata(**fields: object) -> dict:

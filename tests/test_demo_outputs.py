@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import demo, notebooks, records
+from autograder import notebooks, records
 from autograder.course import Course
 from tests.conftest import ARTIFACTS
 
@@ -26,14 +26,6 @@ EXPECTED = {
     "infinite-loop": ("graded", 18.0, ["timeout: a cell ran past the per-cell limit"]),
     "changed-locked-cell": ("graded", 23.0, ["changed locked cell: test_relu"]),
 }
-
-
-@pytest.fixture(scope="module")
-def demo_run(course: Course, tmp_path_factory: pytest.TempPathFactory):
-    target = tmp_path_factory.mktemp("demo") / "course"
-    lines: list[str] = []
-    graded = demo.run_demo(course, target, "forward_pass", "sandbox", 2, say=lines.append)
-    return Course(target), {r.student: r for r in graded}, "\n".join(lines)
 
 
 def test_demo_scores_every_example_exactly(demo_run) -> None:
