@@ -25,8 +25,9 @@ class GradingRecord:
     """What grading one submission produced; ``status`` is ``graded`` or ``error``.
 
     ``score`` and ``max_score`` count auto-graded points; ``manual_points`` are the
-    points TAs still grade by hand. ``messages`` holds, per auto-graded item that did
-    not earn every point, the one line its feedback shows (never test code).
+    points TAs still grade by hand. ``messages`` holds, keyed like ``items`` (grade
+    ids of test cells), the one line the feedback shows for each auto-graded item that
+    did not earn every point (never test code).
     """
 
     assignment: str
