@@ -1,9 +1,9 @@
 """``autograder demo``: the whole job on a scratch copy of the course.
 
-Builds the release, writes example submissions (full marks, blank, partly wrong,
-invalid JSON, infinite loop, changed locked cell), grades them in parallel under
-the chosen back end, writes feedback, the class report and the exports, and
-prints a score table.
+Builds the release, registers a student who never submits, writes example
+submissions (full marks, blank, partly wrong, invalid JSON, infinite loop, changed
+locked cell), grades them in parallel under the chosen back end, writes feedback,
+the class report and the exports, and prints a score table.
 """
 
 from __future__ import annotations
@@ -14,18 +14,21 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
+from nbgrader.api import Gradebook
 
 from autograder import export, feedback, fixtures, notebooks, records, report
 from autograder.course import Course
 from autograder.errors import CourseError
 from autograder.nbgrader_course import NbgraderCourse
 from autograder.pipeline import BatchGrader
-from autograder.settings import limits_from, load_settings
+from autograder.settings import course_db_url, limits_from, load_settings
 
 DEMO_CELL_TIMEOUT = 20
 MISTAKEN_ITEMS = ("relu", "softmax", "dense_forward")
 # The example submission that is not a notebook: the only one the demo expects to fail.
 BROKEN = "invalid-json"
+# A student in the gradebook who submits nothing.
+ABSENT = "absent"
 
 
 def make_course(course: Course, target: Path, assignment: str) -> Course:
@@ -85,6 +88,9 @@ def run_demo(
     say(f"demo course: {demo.root}")
     NbgraderCourse.for_course(demo).generate(assignment)
     say(f"release generated: {demo.release_dir / assignment}")
+    with Gradebook(course_db_url(demo)) as gradebook:
+        # A student of the course who never submits: the report's roster lists them.
+        gradebook.update_or_create_student(ABSENT)
     notebook_name = course.source_notebook(assignment).name
     for student, content in example_submissions(course, demo, assignment).items():
         path = demo.root / "submitted" / student / assignment / notebook_name
