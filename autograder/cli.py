@@ -244,13 +244,24 @@ def feedback_command(assignment: str, release_: bool, course_root: Path | None) 
 
 @main.command("report")
 @click.argument("assignment")
+@click.option(
+    "--help-below",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="List under 'needs help' whoever scored below this fraction of the auto-graded "
+    "points (default 0.5).",
+)
 @course_option
-def report_command(assignment: str, course_root: Path | None) -> None:
-    """The class report for TAs (HTML with plots, and a CSV)."""
+def report_command(assignment: str, help_below: float | None, course_root: Path | None) -> None:
+    """The class report for TAs: roster, needs help, items, failures (HTML and CSVs)."""
     from autograder import report
 
-    page = report.write_report(Course.find(course_root), assignment)
+    course = Course.find(course_root)
+    page = report.write_report(
+        course, assignment, report.HELP_BELOW if help_below is None else help_below
+    )
     click.echo(f"class report: {page}")
+    click.echo(f"all assignments: {course.root / report.REPORTS_DIR / 'index.html'}")
 
 
 @main.command("export")

@@ -1,206 +1,251 @@
-"""The class report for TAs: one HTML page per assignment, plus a CSV.
+"""The class report for TAs: a page per assignment, an index over all of them, CSVs.
 
-Plots are matplotlib PNGs embedded in the page, so the file can be mailed or
-opened from disk. Flagged submissions link to their feedback.
+``reports/<assignment>/index.html`` holds the roster (every student of the course,
+with per-item scores from the gradebook), who needs help, the items, why students
+fail and the progress of manual grading; ``reports/<assignment>/submissions/`` the
+submitted notebooks shown as inert text; ``scores.csv`` and ``failures.csv`` the
+same data for machines; ``reports/index.html`` every assignment over time.
+
+The data come from :mod:`autograder.report_data`; the Jinja2 templates in
+``autograder/templates/report/`` only render them, with autoescaping on. Pages load
+nothing: styles and the one sorting script are inline, plots are inline SVG, and a
+Content-Security-Policy allows only that script, by its hash.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
-import html
-import io
+import functools
+import hashlib
 import os
-import statistics
+import re
+import secrets
 from pathlib import Path
 
-from autograder import records
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from autograder import records, report_data, report_submissions
 from autograder.course import Course
 from autograder.errors import CourseError
+from autograder.report_data import (
+    HELP_BELOW,
+    ITEM_BINS,
+    NO_MESSAGE,
+    REPORTS_DIR,
+    SCORE_BINS,
+    SUBMISSIONS_DIR,
+    AssignmentReport,
+)
 
-REPORTS_DIR = "reports"
-SLOWEST_SHOWN = 10
-# The scores are auto-graded points; TAs grade manual_max more, total_max in all.
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "report"
 CSV_COLUMNS = (
     "student",
     "status",
     "auto_score",
     "auto_max",
+    "manual_score",
     "manual_max",
+    "total",
     "total_max",
     "reasons",
     "wall_seconds",
 )
+FAILURE_COLUMNS = ("item", "message", "count", "students")
+_KEY_META = re.compile(rb'<meta name="autograder-source-key" content="([^"]*)">')
+
+__all__ = ["CSV_COLUMNS", "FAILURE_COLUMNS", "HELP_BELOW", "write_index", "write_report"]
 
 
-def _png(figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode()
+def _num(value: float | None) -> str:
+    """A score as people write it: 2, 1.5, 0.33; nothing for None."""
+    return "" if value is None else f"{round(float(value), 2):g}"
 
 
-def _pyplot():
-    """matplotlib's pyplot on the file-only Agg back end (imported only for reports)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _score_histogram(scores: list[float], max_score: float) -> str:
-    from matplotlib.ticker import MaxNLocator
-
-    plt = _pyplot()
-
-    figure, axes = plt.subplots(figsize=(6, 3.2))
-    bins = max(5, min(20, int(max_score) + 1))
-    axes.hist(scores, bins=bins, range=(0, max_score or 1), color="#3b6ea5", edgecolor="white")
-    axes.set_xlabel("total auto-graded score")
-    axes.set_ylabel("submissions")
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_title("Score distribution")
-    encoded = _png(figure)
-    plt.close(figure)
-    return encoded
+@functools.cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = _num
+    return env
 
 
-def _pass_rate_chart(rates: dict[str, float]) -> str:
-    plt = _pyplot()
-
-    names = list(rates)
-    figure, axes = plt.subplots(figsize=(6, 0.35 * len(names) + 1.2))
-    axes.barh(names, [100 * rates[name] for name in names], color="#5a9e6f")
-    axes.invert_yaxis()
-    axes.set_xlim(0, 100)
-    axes.set_xlabel("% of graded submissions with full points")
-    axes.set_title("Pass rate per item")
-    encoded = _png(figure)
-    plt.close(figure)
-    return encoded
+@functools.cache
+def _script() -> tuple[Markup, str]:
+    """The pages' one inline script, and the CSP hash of exactly that text."""
+    text = (TEMPLATES / "sort.js").read_text(encoding="utf-8")
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    return Markup(text), digest
 
 
-def pass_rates(graded: list[records.GradingRecord]) -> dict[str, float]:
-    """Per auto-graded test cell: the share of submissions that got every point."""
-    names = list(dict.fromkeys(name for r in graded for name in r.items))
-    rates = {}
-    for name in names:
-        scored = [r.items[name] for r in graded if name in r.items]
-        if scored and scored[0]["max_score"] > 0 and not scored[0].get("manual"):
-            rates[name] = sum(s["score"] >= s["max_score"] for s in scored) / len(scored)
-    return rates
+@functools.cache
+def _templates_key() -> str:
+    """Changes with any template, so cached submission pages follow template edits."""
+    digest = hashlib.sha256()
+    for path in sorted(TEMPLATES.iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
-def _feedback_link(course: Course, record: records.GradingRecord, report_dir: Path) -> str:
-    folder = course.root / "feedback" / record.student / record.assignment
-    pages = sorted(folder.glob("*.html"))
-    if not pages:
-        return "no feedback"
-    target = os.path.relpath(pages[0], report_dir)
-    return f'<a href="{html.escape(target)}">feedback</a>'
+def render(template: str, script: bool = False, **context: object) -> str:
+    """A page from ``template``; with ``script``, the sorting script and its CSP hash."""
+    text, digest = _script() if script else ("", "")
+    return environment().get_template(template).render(script=text, script_sha256=digest, **context)
 
 
-def write_report(course: Course, assignment: str) -> Path:
-    """Write ``reports/<assignment>/index.html`` and ``scores.csv``; returns the page."""
-    all_records = records.load_all(course, assignment)
-    if not all_records:
+def _write(path: Path, text: str) -> None:
+    """Write through a temporary file, so a reader never sees half a page and a link
+    planted at ``path`` is replaced, not written through."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.parent / f".{secrets.token_hex(8)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    handle = os.open(temporary, flags, 0o666)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", errors="replace", newline="") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_report(course: Course, assignment: str, help_below: float = HELP_BELOW) -> Path:
+    """Write ``reports/<assignment>/`` (page, submissions, CSVs) and ``reports/index.html``;
+    returns the assignment's page."""
+    if not 0 <= help_below <= 1:
+        raise CourseError(f"help_below is a fraction of the points, 0 to 1, not {help_below}")
+    found = records.load_all(course, assignment)
+    if not found:
         raise CourseError(f"no graded submissions of {assignment}; run `autograder grade` first")
     report_dir = course.root / REPORTS_DIR / assignment
     report_dir.mkdir(parents=True, exist_ok=True)
-    graded = [r for r in all_records if r.status == "graded"]
-    max_score = max((r.max_score for r in graded), default=0.0)
-    scores = [r.score for r in graded]
-    flagged = [r for r in all_records if r.flagged]
-    slowest = sorted(all_records, key=lambda r: r.wall_seconds, reverse=True)[:SLOWEST_SHOWN]
-
-    _write_csv(report_dir / "scores.csv", all_records)
-    summary = (
-        f"{len(all_records)} submissions, {len(graded)} graded, "
-        f"{len(all_records) - len(graded)} not gradable, {len(flagged)} flagged"
-    )
-    manual = max((r.manual_points for r in all_records), default=0.0)
-    if scores:
-        summary += (
-            f"; mean {statistics.mean(scores):.1f}, median {statistics.median(scores):.1f} "
-            f"of {max_score:g} auto-graded points"
-        )
-    if manual:
-        summary += (
-            f"; TAs grade {manual:g} more points, {max_score + manual:g} in all "
-            "(the maximum in exports/grades.csv)"
-        )
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
-        f"<title>{html.escape(assignment)}: class report</title>",
-        "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-        "padding:4px 8px;text-align:left}th{background:#f0f0f0}img{max-width:100%}"
-        ".plots{display:flex;flex-wrap:wrap;gap:1em}</style></head><body>",
-        f"<h1>{html.escape(assignment)}: class report</h1>",
-        f"<p id='summary'>{html.escape(summary)}</p>",
-        "<div class='plots'>",
-    ]
-    if scores:
-        parts.append(
-            f"<img id='histogram' alt='score histogram' "
-            f"src='data:image/png;base64,{_score_histogram(scores, max_score)}'>"
-        )
-        rates = pass_rates(graded)
-        if rates:
-            parts.append(
-                f"<img id='pass-rates' alt='pass rate per item' "
-                f"src='data:image/png;base64,{_pass_rate_chart(rates)}'>"
-            )
-    parts.append("</div><h2>Flagged submissions</h2>")
-    parts.append(_flagged_table(course, flagged, report_dir))
-    parts.append("<h2>Slowest submissions</h2>")
-    parts.append(
-        _table(
-            ("student", "wall time (s)", "score"),
-            [(r.student, f"{r.wall_seconds:.1f}", _score_text(r)) for r in slowest],
-            "slowest",
-        )
-    )
-    parts.append("</body></html>")
+    report = report_data.assignment_report(course, assignment, help_below, found)
+    write_submission_pages(course, report, report_dir)
+    write_scores_csv(report_dir / "scores.csv", report)
+    write_failures_csv(report_dir / "failures.csv", report)
     page = report_dir / "index.html"
-    page.write_text("\n".join(parts))
+    _write(
+        page,
+        render(
+            "assignment.html.j2",
+            script=True,
+            report=report,
+            score_bins=SCORE_BINS,
+            item_bins=ITEM_BINS,
+            no_message=NO_MESSAGE,
+        ),
+    )
+    write_index(course, {assignment: report})
     return page
 
 
-def _score_text(record: records.GradingRecord) -> str:
-    return f"{record.score:g}/{record.max_score:g}" if record.status == "graded" else "error"
+def write_index(course: Course, known: dict[str, AssignmentReport] | None = None) -> Path:
+    """``reports/index.html``: every assignment with records, and each student over time."""
+    overview = report_data.course_overview(course, known)
+    reports = course.root / REPORTS_DIR
+    linked = {
+        trend.assignment
+        for trend in overview.assignments
+        if (reports / trend.assignment / "index.html").is_file()
+    }
+    page = reports / "index.html"
+    _write(page, render("index.html.j2", script=True, overview=overview, linked=linked))
+    return page
 
 
-def _flagged_table(course: Course, flagged: list[records.GradingRecord], report_dir: Path) -> str:
-    if not flagged:
-        return "<p>None.</p>"
-    rows = [
-        (
-            html.escape(r.student),
-            _score_text(r),
-            html.escape("; ".join(r.reasons) or (r.error or "").splitlines()[-1:][0]),
-            _feedback_link(course, r, report_dir),
-        )
-        for r in flagged
+def write_submission_pages(course: Course, report: AssignmentReport, report_dir: Path) -> None:
+    """``submissions/<student>.html`` for every submission folder, each made again only
+    when the folder's notebooks changed (or the templates did); sets the rows' links."""
+    submitted = course.root / "submitted"
+    folder = report_dir / SUBMISSIONS_DIR
+    for row in report.rows:
+        if not row.submitted or not report_data.safe_name(row.student):
+            continue
+        name = f"{row.student}.html"
+        page = folder / name
+        try:
+            key = (
+                _templates_key()
+                + "-"
+                + report_submissions.submission_key(submitted, row.student, report.assignment)
+            )
+            if _page_key(page) != key:
+                submission = report_submissions.read_submission(
+                    submitted, row.student, report.assignment
+                )
+                _write(
+                    page,
+                    render(
+                        "submission.html.j2",
+                        key=key,
+                        student=row.student,
+                        assignment=report.assignment,
+                        submission=submission,
+                    ),
+                )
+        except OSError:
+            continue
+        row.submission_link = report_data.href(SUBMISSIONS_DIR, name)
+
+
+def _page_key(page: Path) -> str | None:
+    """The source key a submission page was made from (None: no such page)."""
+    try:
+        with page.open("rb") as handle:
+            head = handle.read(2048)
+    except OSError:
+        return None
+    found = _KEY_META.search(head)
+    return found[1].decode() if found else None
+
+
+def _csv_number(value: float | None) -> str | float:
+    return "" if value is None else value
+
+
+def score_columns(report: AssignmentReport) -> list[str]:
+    """scores.csv's header: the fixed columns, then one per item (prefixed with ``item:``
+    where an item's name is one of the fixed columns)."""
+    return [
+        *CSV_COLUMNS,
+        *(f"item:{item.name}" if item.name in CSV_COLUMNS else item.name for item in report.items),
     ]
-    return _table(("student", "score", "reasons", "feedback"), rows, "flagged", escape=False)
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], id_: str, escape=True) -> str:
-    def cell(value: str) -> str:
-        return html.escape(value) if escape else value
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
-    return f"<table id='{id_}'><tr>{head}</tr>{body}</table>"
-
-
-def _write_csv(path: Path, all_records: list[records.GradingRecord]) -> None:
-    with path.open("w", newline="") as handle:
+def write_scores_csv(path: Path, report: AssignmentReport) -> None:
+    """One row per student of the roster; item scores empty where not graded."""
+    with path.open("w", newline="", encoding="utf-8", errors="replace") as handle:
         writer = csv.writer(handle)
-        writer.writerow(CSV_COLUMNS)
-        for r in all_records:
-            total = r.max_score + r.manual_points
-            scores = [r.score, r.max_score, r.manual_points, total]
-            writer.writerow([r.student, r.status, *scores, "; ".join(r.reasons), r.wall_seconds])
+        writer.writerow(score_columns(report))
+        for row in report.rows:
+            items = [row.scores[item.name] for item in report.items]
+            writer.writerow(
+                [
+                    row.student,
+                    row.status,
+                    _csv_number(row.auto_score),
+                    report.auto_max,
+                    _csv_number(row.manual_score),
+                    report.manual_max,
+                    _csv_number(row.total),
+                    report.total_max,
+                    "; ".join(row.reasons),
+                    _csv_number(row.wall_seconds),
+                    *(_csv_number(grade.score if grade else None) for grade in items),
+                ]
+            )
+
+
+def write_failures_csv(path: Path, report: AssignmentReport) -> None:
+    """One row per (auto-graded item, failure message): how many students, and who."""
+    with path.open("w", newline="", encoding="utf-8", errors="replace") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(FAILURE_COLUMNS)
+        for group in report.failures:
+            writer.writerow([group.item, group.message, len(group.rows), "; ".join(group.students)])
