@@ -229,7 +229,7 @@ def feedback_command(assignment: str, release_: bool, course_root: Path | None) 
     from autograder import feedback, records
 
     course = Course.find(course_root)
-    students = [r.student for r in records.load_all(course, assignment) if r.status == "graded"]
+    students = [r.student for r in records.load_all(course, assignment)]
     pages, failures = feedback.generate_feedback(course, assignment, students)
     click.echo(f"{len(pages)} feedback file(s) under {course.root / 'feedback'}")
     for student, reason in failures.items():

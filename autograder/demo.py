@@ -104,7 +104,7 @@ def run_demo(
     graded = BatchGrader(demo, settings, limits_from(demo, settings)).grade(assignment, say=say)
     students = [r.student for r in graded if r.status == "graded"]
     failed = sorted({r.student for r in graded} - set(students) - {BROKEN})
-    pages, failures = feedback.generate_feedback(demo, assignment, students)
+    pages, failures = feedback.generate_feedback(demo, assignment, [r.student for r in graded])
     for student, reason in failures.items():
         say(f"no feedback for {student}: {reason}")
     page = report.write_report(demo, assignment)

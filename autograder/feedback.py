@@ -10,7 +10,6 @@ HTML in Markdown cells is sanitised by nbconvert.
 
 from __future__ import annotations
 
-import html
 import re
 from pathlib import Path
 
@@ -18,50 +17,24 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbformat import NotebookNode
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor
 from nbgrader.preprocessors.getgrades import GetGrades
+from traitlets import Dict
 from traitlets.config import Config
 
-from autograder import notebooks
+from autograder import feedback_page, outcomes, records, ungradable_page
 from autograder.course import Course
 from autograder.guarded_execute import PARTIAL_KEY
 from autograder.nbgrader_course import NbgraderCourse, require_success
-from autograder.settings import course_db_url
 
-AWAITING = "awaiting TA grading"
 WITHHELD = "Output not shown in feedback: it was produced after hidden tests ran.\n"
-QUOTES_TEST = "Test failed. (The message is not shown: it quotes the hidden test.)\n"
+QUOTES_TEST = f"Test failed. {outcomes.QUOTES_TEST}\n"
 # Output kinds a feedback page shows; HTML, SVG, JavaScript, Markdown and widgets are
 # dropped, since student code wrote them and TAs open these pages.
 SHOWN_DATA = ("text/plain", "image/png", "image/jpeg")
-_SCRIPT_URL = re.compile(r"(?i)\b(java|vb)script\s*:|\bdata\s*:")
 _BASE64 = re.compile(r"^[A-Za-z0-9+/=\s]*$")
-_MIN_QUOTED_LINE = 12
-
-
-def _is_test_cell(cell: NotebookNode) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
 
 
 def _is_solution_cell(cell: NotebookNode) -> bool:
     return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
-
-
-def hidden_test_lines(notebook: NotebookNode) -> set[str]:
-    """Lines of the hidden blocks of the test cells long enough to recognise when quoted."""
-    lines: set[str] = set()
-    for cell in notebook.cells:
-        if not _is_test_cell(cell):
-            continue
-        hidden = False
-        for line in cell.source.splitlines():
-            stripped = line.strip()
-            if stripped.startswith("### BEGIN HIDDEN TESTS"):
-                hidden = True
-            elif stripped.startswith("### END HIDDEN TESTS"):
-                hidden = False
-            elif hidden and len(stripped) >= _MIN_QUOTED_LINE:
-                lines.add(stripped)
-    return lines
 
 
 def _output_text(output: NotebookNode) -> str:
@@ -96,8 +69,12 @@ class RedactTestOutputs(NbGraderPreprocessor):
       plain text and images.
     """
 
+    limits = Dict(help="The limits the submission was graded with (GradingRecord.limits).").tag(
+        config=True
+    )
+
     def preprocess(self, nb, resources):
-        self._hidden = hidden_test_lines(nb)
+        self._hidden = outcomes.hidden_test_lines(nb)
         self._after_test = False
         return super().preprocess(nb, resources)
 
@@ -107,73 +84,59 @@ class RedactTestOutputs(NbGraderPreprocessor):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
-        if _is_test_cell(cell):
+        if outcomes.is_test_cell(cell):
             self._after_test = True
             cell.outputs = [self._test_outcome(cell)]
             return cell, resources
         if self._after_test and _is_solution_cell(cell) and cell.get("outputs"):
             cell.outputs = [_stream("stdout", WITHHELD)]
             return cell, resources
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        stopped = next(
+            (s for o in errors if (s := outcomes.limit_sentence(o.get("ename", ""), self.limits))),
+            None,
+        )
         outputs = []
         for output in cell.get("outputs", []):
+            if stopped and output.get("output_type") == "error":
+                continue  # the interruption's traceback says nothing the sentence does not
             if self._quotes_test(_output_text(output)):
                 outputs.append(_stream("stdout", WITHHELD))
             elif (kept := _inert(output)) is not None:
                 outputs.append(kept)
+        if stopped:
+            outputs.append(_stream("stderr", stopped + "\n"))
+            label = _cell_label(cell, index)
+            resources.setdefault(feedback_page.STOPPED_KEY, []).append((label, stopped))
         cell.outputs = outputs
         return cell, resources
 
     def _test_outcome(self, cell: NotebookNode) -> NotebookNode:
         """One line: the outcome the gradebook recorded, its points, and why."""
-        outputs = cell.get("outputs", [])
-        errors = [o for o in outputs if o.get("output_type") == "error"]
-        partial = [
-            str(o.get("metadata", {}).get(PARTIAL_KEY))
-            for o in outputs
-            if o.get("output_type") == "execute_result" and PARTIAL_KEY in o.get("metadata", {})
-        ]
-        why = ""
-        if errors:
-            error = errors[-1]
-            why = f"{error.get('ename', 'Error')}: {error.get('evalue', '')}".rstrip(": ")
-        elif partial:
-            why = partial[0]
+        why = outcomes.failure_reason(cell, self.limits)
         if self._quotes_test(why):
-            return _stream("stderr", QUOTES_TEST)
+            why = outcomes.QUOTES_TEST
         meta = cell.metadata.get("nbgrader", {})
         score, points = meta.get("score"), meta.get("points")
         if score is None or points is None:  # not from a gradebook: the outputs decide
-            outcome = "failed" if errors else "partly passed" if partial else "passed"
-            counted = ""
-        else:
-            score, points = float(score), float(points)
-            outcome = "passed" if score >= points else "partly passed" if score > 0 else "failed"
-            counted = f" ({score:g} of {points:g} points)"
-            wrote_stderr = any(o.get("name") == "stderr" for o in outputs)
-            if outcome != "passed" and not why and wrote_stderr:
-                why = "The test wrote to stderr, which nbgrader counts as a failure."
-        text = f"Test {outcome}{counted}.{f' {why}' if why and outcome != 'passed' else ''}\n"
-        return _stream("stdout" if outcome == "passed" else "stderr", text)
+            outputs = cell.get("outputs", [])
+            partial = any(PARTIAL_KEY in o.get("metadata", {}) for o in outputs)
+            errors = any(o.get("output_type") == "error" for o in outputs)
+            word = "failed" if errors else "partly passed" if partial else "passed"
+            text = f"Test {word}.{f' {why}' if word != 'passed' else ''}\n"
+            return _stream("stdout" if word == "passed" else "stderr", text)
+        line = outcomes.outcome_line(float(score), float(points), why)
+        passed = float(score) >= float(points)
+        return _stream("stdout" if passed else "stderr", line + "\n")
+
+
+def _cell_label(cell: NotebookNode, index: int) -> str:
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return f"your answer cell {grade_id}" if grade_id else f"code cell {index + 1}"
 
 
 def _stream(name: str, text: str) -> NotebookNode:
     return NotebookNode(output_type="stream", name=name, text=text)
-
-
-class InertMarkdown(NbGraderPreprocessor):
-    """Markdown a student could have written is shown as text, not as HTML.
-
-    nbgrader's feedback page renders a free-response cell itself, without nbconvert's
-    sanitiser: tags are escaped and script URLs in links disabled in every Markdown
-    cell that is not locked (locked cells nbgrader restored from the instructor's).
-    """
-
-    def preprocess_cell(self, cell, resources, index):
-        if cell.cell_type != "markdown" or notebooks.nbgrader_meta(cell).get("locked"):
-            return cell, resources
-        cell.source = _SCRIPT_URL.sub("blocked:", html.escape(cell.source, quote=False))
-        cell.pop("attachments", None)
-        return cell, resources
 
 
 class ClearHiddenTestsInTestCells(ClearHiddenTests):
@@ -184,7 +147,7 @@ class ClearHiddenTestsInTestCells(ClearHiddenTests):
     """
 
     def preprocess_cell(self, cell, resources, index):
-        if not _is_test_cell(cell):
+        if not outcomes.is_test_cell(cell):
             return cell, resources
         return super().preprocess_cell(cell, resources, index)
 
@@ -194,79 +157,49 @@ def configure_feedback(config: Config) -> None:
     config.GenerateFeedback.preprocessors = [
         GetGrades,
         RedactTestOutputs,
-        InertMarkdown,
+        feedback_page.InstructorMarkdown,
         ClearHiddenTestsInTestCells,
+        feedback_page.FeedbackSummary,
         CSSHTMLHeaderPreprocessor,
     ]
     config.ClearHiddenTests.enforce_metadata = False
-    # Markdown cells are the student's too: their HTML is cleaned as well.
+    # Markdown cells a student could have written are cleaned as well.
     config.HTMLExporter.sanitize_html = True
+    feedback_page.configure(config)
 
 
 def generate_feedback(
     course: Course, assignment: str, students: list[str]
 ) -> tuple[list[Path], dict[str, str]]:
-    """nbgrader's feedback for each student: the HTML files written, and who failed why.
+    """The feedback page of each student: the HTML files written, and who failed why.
 
-    One student's page that cannot be made is that student's error; the others go on.
+    A submission that could not be graded gets a one-page explanation instead. One
+    student's page that cannot be made is that student's error; the others go on.
     """
     api = NbgraderCourse.for_course(course).api()
     configure_feedback(api.config)
+    api.config.InstructorMarkdown.instructor_markdown = feedback_page.released_markdown(
+        course.release_dir / assignment
+    )
     written: list[Path] = []
     failures: dict[str, str] = {}
     for student in students:
+        record = records.load(course, assignment, student)
+        if record is not None and record.status != "graded":
+            written.append(ungradable_page.write(course, record))
+            continue
+        limits = record.limits if record else {}
+        api.config.RedactTestOutputs.limits = limits
+        api.config.FeedbackSummary.notices = feedback_page.notices_from_reasons(
+            record.reasons if record else []
+        )
         result = api.generate_feedback(assignment, student, force=True)
         if not result["success"]:
             log = (result.get("error") or result.get("log") or "").strip()
             failures[student] = log.splitlines()[-1] if log else "nbgrader gave no reason"
             continue
-        awaiting = _awaiting_grading(course_db_url(course), assignment, student)
-        for page in sorted((course.root / "feedback" / student / assignment).glob("*.html")):
-            _mark_awaiting(page, awaiting.get(page.stem, {}))
-            written.append(page)
+        written += sorted((course.root / "feedback" / student / assignment).glob("*.html"))
     return written, failures
-
-
-def _points(points: float) -> str:
-    return f"{points:g} point{'' if points == 1 else 's'}"
-
-
-def _awaiting_grading(db_url: str, assignment: str, student: str) -> dict[str, dict[str, float]]:
-    """Per notebook, the points of each item no TA has graded yet (grade id -> points)."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(db_url) as gradebook:
-        submission = gradebook.find_submission(assignment, student)
-        return {
-            notebook.name: {
-                grade.name: float(grade.max_score)
-                for grade in notebook.grades
-                if grade.auto_score is None and grade.manual_score is None
-            }
-            for notebook in submission.notebooks
-        }
-
-
-def _mark_awaiting(page: Path, awaiting: dict[str, float]) -> None:
-    """Say "awaiting TA grading" where nbgrader's page shows an ungraded item as 0
-    points, and leave those points out of the page's total."""
-    if not awaiting:
-        return
-    text = page.read_text(encoding="utf-8")
-    for grade_id, points in awaiting.items():
-        anchor = re.escape(grade_id)
-        note = f"{AWAITING}, {_points(points)}"
-        # The table of contents, then the cell's own heading (its first score).
-        listed = re.compile(rf'(href="#{anchor}">[^<]*</a>) \(Score: [\d.]+ / [\d.]+\)')
-        heading = re.compile(rf'(<a name="{anchor}"></a>.*?)Score: [\d.]+ / [\d.]+', re.S)
-        text = heading.sub(rf"\1{note}", listed.sub(rf"\1 ({note})", text), count=1)
-    pending = sum(awaiting.values())
-
-    def total(match: re.Match) -> str:
-        graded = float(match[2]) - pending
-        return f"(Score: {match[1]} / {round(graded, 2)}; {_points(pending)} more {AWAITING})</h4>"
-
-    page.write_text(re.sub(r"\(Score: ([\d.]+) / ([\d.]+)\)</h4>", total, text, count=1))
 
 
 def release_feedback(course: Course, assignment: str, students: list[str]) -> None:

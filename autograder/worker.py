@@ -23,7 +23,7 @@ from pathlib import Path
 from nbgrader.utils import compute_checksum
 from traitlets.config import Config
 
-from autograder import datasets, intake, notebooks, records
+from autograder import datasets, intake, notebooks, outcomes, records
 from autograder.backends import make_backend
 from autograder.confine import CgroupEvents, capped_folder, cgroup_events, remove_cgroups
 from autograder.course import Course
@@ -283,6 +283,10 @@ def grade(request: GradingRequest) -> records.GradingRecord:
     record.items = item_scores(request.db_url, request.assignment, request.student)
     for name, item in record.items.items():
         item["manual"] = name in manual
+    for path in sorted(workdir.glob("*.ipynb")):
+        record.messages.update(
+            outcomes.item_messages(notebooks.read(path), record.items, request.limits)
+        )
     auto = [item for item in record.items.values() if not item["manual"]]
     record.score = sum(item["score"] for item in auto)
     record.max_score = sum(item["max_score"] for item in auto)

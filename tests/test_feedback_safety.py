@@ -8,7 +8,8 @@ from conftest import nbgrader_metadata
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from autograder.feedback import QUOTES_TEST, WITHHELD, InertMarkdown, RedactTestOutputs
+from autograder.feedback import QUOTES_TEST, WITHHELD, RedactTestOutputs
+from autograder.feedback_page import InstructorMarkdown
 from autograder.guarded_execute import PARTIAL_KEY, GuardedExecute
 
 HIDDEN_LINE = "assert relu(-7.5) == 0, 'the hidden check'"
@@ -55,7 +56,7 @@ def graded_notebook() -> NotebookNode:
 
 def redacted() -> NotebookNode:
     notebook, _ = RedactTestOutputs().preprocess(graded_notebook(), {})
-    notebook, _ = InertMarkdown().preprocess(notebook, {})
+    notebook, _ = InstructorMarkdown().preprocess(notebook, {})
     return notebook
 
 
@@ -79,7 +80,7 @@ def test_only_plain_text_and_real_images_are_shown() -> None:
 def test_markdown_a_student_wrote_is_text() -> None:
     source = redacted().cells[4].source
     assert "<img" not in source and "&lt;img src=x onerror=alert(1)&gt;" in source
-    assert "javascript:" not in source and "$a &lt; b$" in source
+    assert "javascript:" not in source and "&#36;a &lt; b&#36;" in source
 
 
 def test_output_past_the_caps_is_cut_and_errors_stay_errors() -> None:

@@ -1,0 +1,71 @@
+"""The feedback page of a submission that could not be graded: what was wrong and
+how to resubmit, in one page, where nbgrader would write nothing at all."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from autograder import records
+from autograder.course import Course
+
+TEMPLATES = Path(__file__).resolve().parent / "templates" / "pages"
+TIMESTAMP = "timestamp.txt"
+TIMESTAMP_TEXT = re.compile(r"[0-9][0-9 :.+\-A-Za-z]{8,40}")
+
+
+def problems(record: records.GradingRecord) -> list[str]:
+    """The record's reasons as sentences a student can act on."""
+    sentences = []
+    for reason in record.reasons or [record.error or "the grader could not grade it"]:
+        kind, _, detail = reason.partition(": ")
+        if kind == "invalid notebook":
+            name, _, why = detail.partition(": ")
+            sentences.append(f"{name} is not a notebook Jupyter can read ({why}).")
+        elif kind == "missing notebook":
+            sentences.append(f"The notebook {detail} is not in your submission.")
+        elif kind == "dropped":
+            sentences.append(f"A file was left out: {detail}.")
+        elif kind == "grader":
+            sentences.append(f"The grader failed, not your work ({detail}); a TA will regrade it.")
+        else:
+            sentences.append(reason)
+    return sentences
+
+
+def write(course: Course, record: records.GradingRecord) -> Path:
+    """Write ``feedback/<student>/<assignment>/<notebook>.html`` for ``record``."""
+    notebook = course.source_notebook(record.assignment).name
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
+    page = environment.get_template("ungradable.html.j2").render(
+        assignment=record.assignment,
+        student=record.student,
+        notebook=notebook,
+        problems=problems(record),
+    )
+    folder = course.root / "feedback" / record.student / record.assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{Path(notebook).stem}.html"
+    path.unlink(missing_ok=True)
+    path.write_text(page, encoding="utf-8")
+    # nbgrader's release_feedback files the page under the submission's time.
+    submitted = course.root / "submitted" / record.student / record.assignment
+    (folder / TIMESTAMP).write_text(_submission_time(submitted / TIMESTAMP) or record.graded_at)
+    return path
+
+
+def _submission_time(path: Path) -> str | None:
+    """nbgrader's timestamp of a submission, read without following a link."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        text = handle.read(64).decode("ascii", "replace").strip()
+    return text if TIMESTAMP_TEXT.fullmatch(text) else None
