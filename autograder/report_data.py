@@ -301,14 +301,12 @@ def report_items(course: Course, assignment: str, found: list[records.GradingRec
     """The assignment's items in notebook order, from its source notebook; from the
     records when the source is gone."""
     try:
-        source = course.source_notebook(assignment)
-    except (CourseError, OSError):
-        source = None
-    if source is not None:
         return [
             ReportItem(item.name, item.test_id, item.points, item.manual)
-            for item in notebooks.items(notebooks.read(source))
+            for item in notebooks.items(notebooks.read(course.source_notebook(assignment)))
         ]
+    except (CourseError, OSError):
+        pass
     items: dict[str, ReportItem] = {}
     for record in found:
         for grade_id, value in record.items.items():
@@ -421,7 +419,7 @@ def safe_name(name: str) -> bool:
 
 def href(*parts: str) -> str:
     """A relative link from path components, each percent-encoded."""
-    return "/".join(quote(part, safe="") for part in parts)
+    return "/".join(quote(part, safe="", errors="surrogateescape") for part in parts)
 
 
 def feedback_links(course: Course, assignment: str, student: str) -> list[str]:

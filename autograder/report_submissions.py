@@ -93,10 +93,10 @@ def _listing(folder: int) -> tuple[list[str], str]:
     for name in names:
         try:
             info = os.stat(name, dir_fd=folder, follow_symlinks=False)
-            key.update(f"{name}\0{info.st_mode}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
-            key.update(f"{info.st_ino}\0".encode())
+            stamp = f"{info.st_mode}\0{info.st_size}\0{info.st_mtime_ns}\0{info.st_ino}"
         except OSError:
-            key.update(f"{name}\0gone\0".encode(errors="replace"))
+            stamp = "gone"
+        key.update(os.fsencode(name) + b"\0" + stamp.encode() + b"\0")
     return names, key.hexdigest()
 
 

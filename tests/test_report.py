@@ -436,3 +436,13 @@ def test_the_index_follows_every_assignment_with_records(scratch: Course) -> Non
     assert students == {"ada": ["25%", "100%"], "bob": ["\N{EN DASH}", "40%"]}
     assert 'href="tiny/index.html"' in index.read_text()
     assert index.read_text().count("<polyline") == 1  # ada has two points, bob one
+
+
+def test_a_folder_name_that_is_not_utf8_still_gets_its_row_and_page(scratch: Course) -> None:
+    grade(scratch, "ada", {"relu": 3, "double": 2})
+    name = os.fsdecode(b"caf\xe9")
+    submit(scratch, name)
+    page = report.write_report(scratch, "tiny")
+    assert (page.parent / "submissions" / f"{name}.html").is_file()
+    assert 'href="submissions/caf%E9.html"' in page.read_text()
+    assert len(scores_csv(scratch)) == 2
