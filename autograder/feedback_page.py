@@ -44,6 +44,8 @@ STATUS_KEY = "autograder_status"
 AWAITING = "awaiting TA grading"
 FOLD_AFTER_LINES = 40
 FOLD_KEEP_HEAD, FOLD_KEEP_TAIL = 20, 10
+# "Test failed (0 of 2 points). " before the reason, which the table shows apart.
+_OUTCOME_PREFIX = re.compile(r"^Test (passed|partly passed|failed)( \([^)]*\))?\.\s*")
 _SCRIPT_URL = re.compile(r"(?i)\b(java|vb)script\s*:|\bdata\s*:")
 
 
@@ -190,10 +192,11 @@ class FeedbackSummary(NbGraderPreprocessor):
         if outcomes.is_test_cell(cell):
             score = float(meta.get("score") or 0)
             status = outcomes.outcome_word(score, points).replace(" ", "-")
-            line = "".join(o.get("text", "") for o in cell.outputs).strip()
+            shown = "".join(o.get("text", "") for o in cell.outputs).strip()
+            line = _OUTCOME_PREFIX.sub("", shown)
             name = grade_id.removeprefix(notebooks.TEST_PREFIX)
             row = SummaryRow(grade_id, name, "test", status, score, points, line)
-        elif grade_id in self._ungraded:
+        elif grade_id in self._ungraded or meta.get("score") is None:
             row = SummaryRow(grade_id, grade_id, "manual", "awaiting", None, points, AWAITING)
         else:
             score = float(meta.get("score") or 0)

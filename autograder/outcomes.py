@@ -13,6 +13,7 @@ from nbformat import NotebookNode
 
 from autograder.guarded_execute import (
     CELL_TIMEOUT_ENAME,
+    JUDGE_ENAME,
     KERNEL_DIED_ENAME,
     PARTIAL_KEY,
     SUBMISSION_TIMEOUT_ENAME,
@@ -82,8 +83,10 @@ def failure_reason(cell: NotebookNode, limits: dict[str, int]) -> str:
     errors = [o for o in outputs if o.get("output_type") == "error"]
     if errors:
         error = errors[0]
-        ename = str(error.get("ename", "Error"))
-        return limit_sentence(ename, limits) or f"{ename}: {error.get('evalue', '')}".rstrip(": ")
+        ename, evalue = str(error.get("ename", "Error")), str(error.get("evalue", ""))
+        if ename == JUDGE_ENAME and evalue:
+            return evalue  # the grader's own message: its exception name says nothing
+        return limit_sentence(ename, limits) or f"{ename}: {evalue}".rstrip(": ")
     if any(o.get("name") == "stderr" for o in outputs):
         return STDERR_FAILURE
     return ""
@@ -97,7 +100,7 @@ def outcome_line(score: float, points: float, why: str) -> str:
     """``Test failed (0 of 2 points). <why>`` and the like."""
     outcome = outcome_word(score, points)
     reason = f" {why}" if why and outcome != "passed" else ""
-    return f"Test {outcome} ({score:g} of {points:g} points).{reason}"
+    return f"Test {outcome} ({score:g} of {points:g} point{'' if points == 1 else 's'}).{reason}"
 
 
 def item_messages(notebook: NotebookNode, items: dict[str, dict], limits: dict[str, int]):

@@ -8,7 +8,7 @@ import re
 import stat
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader
 
 from autograder import records
 from autograder.course import Course
@@ -40,7 +40,7 @@ def problems(record: records.GradingRecord) -> list[str]:
 def write(course: Course, record: records.GradingRecord) -> Path:
     """Write ``feedback/<student>/<assignment>/<notebook>.html`` for ``record``."""
     notebook = course.source_notebook(record.assignment).name
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape())
+    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True)
     page = environment.get_template("ungradable.html.j2").render(
         assignment=record.assignment,
         student=record.student,

@@ -43,7 +43,8 @@ def test_every_test_line_and_summary_row_says_the_gradebooks_score(demo_run) -> 
             for grade in tests:
                 score, points = float(grade.score), float(grade.max_score)
                 word = "passed" if score >= points else "partly passed" if score else "failed"
-                assert f"Test {word} ({score:g} of {points:g} points)." in text, (student, grade)
+                unit = "point" if points == 1 else "points"
+                assert f"Test {word} ({score:g} of {points:g} {unit})." in text, (student, grade)
                 name = grade.name.removeprefix("test_")
                 row = re.search(rf"\n{name}\n+{word}\n+([^\n]+)\n", text)
                 assert row and row[1] == f"{score:g} / {points:g}", (student, grade.name)

@@ -8,9 +8,12 @@ from conftest import nbgrader_metadata
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
+from autograder import ungradable_page
+from autograder.course import Course
 from autograder.feedback import QUOTES_TEST, WITHHELD, RedactTestOutputs
-from autograder.feedback_page import InstructorMarkdown
+from autograder.feedback_page import TRUSTED_HTML_KEY, InstructorMarkdown, fold
 from autograder.guarded_execute import PARTIAL_KEY, GuardedExecute
+from autograder.records import GradingRecord
 
 HIDDEN_LINE = "assert relu(-7.5) == 0, 'the hidden check'"
 PNG = base64.b64encode(b"\x89PNG fake image bytes").decode()
@@ -144,3 +147,57 @@ def test_each_test_line_says_the_recorded_score_even_without_an_error() -> None:
     notebook.cells[1].outputs = []
     notebook, _ = RedactTestOutputs().preprocess(notebook, {})
     assert notebook.cells[1].outputs[0].text == "Test passed (2 of 2 points).\n"
+
+
+def test_long_outputs_fold_keeping_their_first_and_last_lines() -> None:
+    text = "".join(f"line {i}\n" for i in range(100))
+    parts = fold(text)
+    assert parts["head"].startswith("line 0\n") and parts["head"].endswith("line 19\n")
+    assert parts["tail"].endswith("line 99\n") and parts["folded"] == 70
+    assert parts["head"] + parts["middle"] + parts["tail"] == text
+    assert fold("short\n") == {"head": "short\n", "middle": "", "tail": "", "folded": 0}
+
+
+def test_instructor_markdown_gets_equations_and_a_students_copy_does_not() -> None:
+    released = "The sum $\\sum_i x_i$ is <b>bold</b>."
+    student = "$\\text{<script>alert(1)</script>}$"
+    notebook = new_notebook(cells=[new_markdown_cell(released), new_markdown_cell(student)])
+    notebook.cells[1].metadata[TRUSTED_HTML_KEY] = "<script>forged</script>"
+    markdown = InstructorMarkdown(instructor_markdown=[released])
+    notebook, _ = markdown.preprocess(notebook, {})
+    assert "<math" in notebook.cells[0].metadata[TRUSTED_HTML_KEY]
+    assert TRUSTED_HTML_KEY not in notebook.cells[1].metadata
+    assert "<script>" not in notebook.cells[1].source and "$" not in notebook.cells[1].source
+
+
+def test_an_ungradable_page_escapes_what_the_student_chose(tiny_course: Course) -> None:
+    record = GradingRecord(
+        assignment="tiny",
+        student="mallory",
+        status="error",
+        reasons=["invalid notebook: tiny.ipynb: <script>alert(1)</script>"],
+    )
+    page = ungradable_page.write(tiny_course, record).read_text()
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)" in page
+    assert "How to resubmit" in page
+
+
+def test_a_message_a_student_shaped_is_escaped_on_the_page() -> None:
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    from autograder import feedback_page
+
+    notebook = graded_notebook()
+    test = notebook.cells[1]
+    test.metadata["nbgrader"].update(score=0.0, points=2.0)
+    shaped = "got '<script>x()</script>'"
+    test.outputs = [new_output("error", ename="AssertionError", evalue=shaped)]
+    config = Config()
+    config.HTMLExporter.preprocessors = [RedactTestOutputs, feedback_page.FeedbackSummary]
+    feedback_page.configure(config)
+    resources = {"nbgrader": {"assignment": "<b>a</b>", "student": "<i>s</i>"}}
+    page, _ = HTMLExporter(config=config).from_notebook_node(notebook, resources=resources)
+    assert "<script>x()" not in page and "&lt;script&gt;x()" in page
+    assert "<b>a</b>" not in page and "<i>s</i>" not in page
+    assert 'id="items"' in page and "Content-Security-Policy" in page
