@@ -14,8 +14,11 @@ from autograder import records
 from autograder.course import Course
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "pages"
-TIMESTAMP = "timestamp.txt"
-TIMESTAMP_TEXT = re.compile(r"[0-9][0-9 :.+\-A-Za-z]{8,40}")
+# What nbgrader's collect leaves in a submission folder, and the text each may hold.
+EXCHANGE_FILES = {
+    "timestamp.txt": re.compile(r"[0-9][0-9 :.+\-A-Za-z]{8,40}"),
+    "submission_secret.txt": re.compile(r"[0-9a-fA-F]{8,256}"),
+}
 
 
 def problems(record: records.GradingRecord) -> list[str]:
@@ -52,14 +55,18 @@ def write(course: Course, record: records.GradingRecord) -> Path:
     path = folder / f"{Path(notebook).stem}.html"
     path.unlink(missing_ok=True)
     path.write_text(page, encoding="utf-8")
-    # nbgrader's release_feedback files the page under the submission's time.
+    # nbgrader's release_feedback needs the submission's time and secret beside the page.
     submitted = course.root / "submitted" / record.student / record.assignment
-    (folder / TIMESTAMP).write_text(_submission_time(submitted / TIMESTAMP) or record.graded_at)
+    for name, pattern in EXCHANGE_FILES.items():
+        text = _small_text(submitted / name, pattern)
+        if text is not None:
+            (folder / name).write_text(text)
     return path
 
 
-def _submission_time(path: Path) -> str | None:
-    """nbgrader's timestamp of a submission, read without following a link."""
+def _small_text(path: Path, pattern: re.Pattern[str]) -> str | None:
+    """A short text file of the submission, read without following a link, if it
+    holds what nbgrader writes there."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -67,5 +74,5 @@ def _submission_time(path: Path) -> str | None:
     with os.fdopen(descriptor, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             return None
-        text = handle.read(64).decode("ascii", "replace").strip()
-    return text if TIMESTAMP_TEXT.fullmatch(text) else None
+        text = handle.read(300).decode("ascii", "replace").strip()
+    return text if pattern.fullmatch(text) else None

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 from conftest import nbgrader_metadata
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from autograder import ungradable_page
+from autograder import records, ungradable_page
 from autograder.course import Course
 from autograder.feedback import QUOTES_TEST, WITHHELD, RedactTestOutputs
 from autograder.feedback_page import TRUSTED_HTML_KEY, InstructorMarkdown, fold
@@ -201,3 +202,34 @@ def test_a_message_a_student_shaped_is_escaped_on_the_page() -> None:
     assert "<script>x()" not in page and "&lt;script&gt;x()" in page
     assert "<b>a</b>" not in page and "<i>s</i>" not in page
     assert 'id="items"' in page and "Content-Security-Policy" in page
+
+
+def test_an_ungradable_page_is_released_through_the_exchange(
+    tiny_course: Course, tmp_path: Path
+) -> None:
+    from autograder import feedback
+    from autograder.nbgrader_course import NbgraderCourse
+
+    exchange = tmp_path / "exchange"
+    exchange.mkdir(mode=0o777)
+    exchange.chmod(0o777)
+    with (tiny_course.root / "nbgrader_config.py").open("a") as config:
+        config.write(f"\nc.Exchange.root = {str(exchange)!r}\n")
+    NbgraderCourse.for_course(tiny_course).generate("tiny")
+    submitted = tiny_course.root / "submitted" / "mallory" / "tiny"
+    submitted.mkdir(parents=True)
+    (submitted / "tiny.ipynb").write_text("{ not json")
+    (submitted / "timestamp.txt").write_text("2026-12-01 10:00:00.000000 UTC")
+    (submitted / "submission_secret.txt").write_text("ab" * 64)
+    record = GradingRecord(
+        assignment="tiny",
+        student="mallory",
+        status="error",
+        reasons=["invalid notebook: tiny.ipynb: Notebook does not appear to be JSON"],
+    )
+    records.save(tiny_course, record)
+    pages, failures = feedback.generate_feedback(tiny_course, "tiny", ["mallory"])
+    assert failures == {} and [p.name for p in pages] == ["tiny.html"]
+    feedback.release_feedback(tiny_course, "tiny", ["mallory"])
+    released = list((exchange / "intro-deep-learning" / "feedback").glob("*.html"))
+    assert len(released) == 1 and "could not be graded" in released[0].read_text()
