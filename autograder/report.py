@@ -205,8 +205,17 @@ def _page_key(page: Path) -> str | None:
     return found[1].decode() if found else None
 
 
+# Spreadsheets run a cell that starts with one of these as a formula.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_number(value: float | None) -> str | float:
     return "" if value is None else value
+
+
+def _csv_text(value: str) -> str:
+    """Text a student could have shaped, kept from being read as a spreadsheet formula."""
+    return f"'{value}" if value[:1] in _FORMULA_STARTS else value
 
 
 def score_columns(report: AssignmentReport) -> list[str]:
@@ -227,7 +236,7 @@ def write_scores_csv(path: Path, report: AssignmentReport) -> None:
             items = [row.scores[item.name] for item in report.items]
             writer.writerow(
                 [
-                    row.student,
+                    _csv_text(row.student),
                     row.status,
                     _csv_number(row.auto_score),
                     report.auto_max,
@@ -235,7 +244,7 @@ def write_scores_csv(path: Path, report: AssignmentReport) -> None:
                     report.manual_max,
                     _csv_number(row.total),
                     report.total_max,
-                    "; ".join(row.reasons),
+                    _csv_text("; ".join(row.reasons)),
                     _csv_number(row.wall_seconds),
                     *(_csv_number(grade.score if grade else None) for grade in items),
                 ]
@@ -248,4 +257,5 @@ def write_failures_csv(path: Path, report: AssignmentReport) -> None:
         writer = csv.writer(handle)
         writer.writerow(FAILURE_COLUMNS)
         for group in report.failures:
-            writer.writerow([group.item, group.message, len(group.rows), "; ".join(group.students)])
+            students = _csv_text("; ".join(group.students))
+            writer.writerow([group.item, _csv_text(group.message), len(group.rows), students])

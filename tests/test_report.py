@@ -446,3 +446,12 @@ def test_a_folder_name_that_is_not_utf8_still_gets_its_row_and_page(scratch: Cou
     assert (page.parent / "submissions" / f"{name}.html").is_file()
     assert 'href="submissions/caf%E9.html"' in page.read_text()
     assert len(scores_csv(scratch)) == 2
+
+
+def test_csv_text_a_student_shaped_is_never_a_spreadsheet_formula(scratch: Course) -> None:
+    formula = '=HYPERLINK("http://example.invalid","ok")'
+    grade(scratch, "ada", {"relu": 0, "double": 2}, messages={"relu": formula}, reasons=["-x"])
+    report.write_report(scratch, "tiny")
+    (failure,) = failures_csv(scratch)
+    assert failure["message"] == "'" + formula
+    assert scores_csv(scratch)["ada"]["reasons"] == "'-x"
