@@ -246,7 +246,7 @@ def read_feedback(page: Page, hub: CourseHub, account: Account) -> str:
     listing = f"{hub.url}/user/{account.name}/api/contents/{ASSIGNMENT}/feedback"
     (submission,) = page.request.get(listing).json()["content"]
     page.goto(f"{hub.url}/user/{account.name}/files/{submission['path']}/{ASSIGNMENT}.html")
-    expect(page.get_by_text(f"{ASSIGNMENT} (Score:")).to_be_visible()
+    expect(page.get_by_text(f"{ASSIGNMENT}: feedback for {account.name}")).to_be_visible()
     shoot(page, "08-alice-reads-feedback")
     return page.inner_text("body")
 
@@ -348,8 +348,11 @@ def test_validate_gives_what_grading_gives(round_trip: RoundTrip) -> None:
 
 def test_student_reads_her_score_and_no_hidden_test(round_trip: RoundTrip) -> None:
     text = round_trip.feedback_text
-    total = sum(item_points().values())
-    assert f"{ASSIGNMENT} (Score: {total:.1f} / {total:.1f})" in text
+    points = item_points()
+    auto, manual = expected_scores()[0]["alice"], points[FREE_RESPONSE]
+    unit = "point" if manual == 1 else "points"
+    assert f"Auto-graded: {auto:g} of {auto:g} points" in text
+    assert f"TA-graded: {manual:g} of {manual:g} {unit}." in text
     hidden = hidden_test_lines(source_notebook())
     assert hidden
     assert "HIDDEN TESTS" not in text
