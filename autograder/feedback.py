@@ -92,10 +92,7 @@ class RedactTestOutputs(NbGraderPreprocessor):
             cell.outputs = [_stream("stdout", WITHHELD)]
             return cell, resources
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        stopped = next(
-            (s for o in errors if (s := outcomes.limit_sentence(o.get("ename", ""), self.limits))),
-            None,
-        )
+        stopped = next(filter(None, (self._limit_sentence(o) for o in errors)), None)
         outputs = []
         for output in cell.get("outputs", []):
             if stopped and output.get("output_type") == "error":
@@ -110,6 +107,10 @@ class RedactTestOutputs(NbGraderPreprocessor):
             resources.setdefault(feedback_page.STOPPED_KEY, []).append((label, stopped))
         cell.outputs = outputs
         return cell, resources
+
+    def _limit_sentence(self, error: NotebookNode) -> str | None:
+        ename, evalue = str(error.get("ename", "")), str(error.get("evalue", ""))
+        return outcomes.limit_sentence(ename, self.limits, evalue)
 
     def _test_outcome(self, cell: NotebookNode) -> NotebookNode:
         """One line: the outcome the gradebook recorded, its points, and why."""

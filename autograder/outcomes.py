@@ -48,7 +48,7 @@ def hidden_test_lines(notebook: NotebookNode) -> set[str]:
     return lines
 
 
-def limit_sentence(ename: str, limits: dict[str, int]) -> str | None:
+def limit_sentence(ename: str, limits: dict[str, int], evalue: str = "") -> str | None:
     """One sentence for an error that a grading limit caused, or None for any other."""
     if ename == CELL_TIMEOUT_ENAME:
         seconds = limits.get("cell_timeout")
@@ -65,6 +65,10 @@ def limit_sentence(ename: str, limits: dict[str, int]) -> str | None:
             f"Python stopped while running this cell, most likely out of memory{limit}; "
             "the cells after it were not run."
         )
+    if ename == "BlockingIOError" or "Resource temporarily unavailable" in evalue:
+        most = limits.get("max_processes")
+        limit = f" (at most {most})" if most else ""
+        return f"This cell tried to start more processes or threads than allowed{limit}."
     if ename == "MemoryError":
         memory = limits.get("memory_mb")
         return f"This cell ran out of memory{f' (at most {memory} MB)' if memory else ''}."
@@ -86,7 +90,7 @@ def failure_reason(cell: NotebookNode, limits: dict[str, int]) -> str:
         ename, evalue = str(error.get("ename", "Error")), str(error.get("evalue", ""))
         if ename == JUDGE_ENAME and evalue:
             return evalue  # the grader's own message: its exception name says nothing
-        return limit_sentence(ename, limits) or f"{ename}: {evalue}".rstrip(": ")
+        return limit_sentence(ename, limits, evalue) or f"{ename}: {evalue}".rstrip(": ")
     if any(o.get("name") == "stderr" for o in outputs):
         return STDERR_FAILURE
     return ""

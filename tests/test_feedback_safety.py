@@ -12,7 +12,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from autograder import records, ungradable_page
 from autograder.course import Course
 from autograder.feedback import QUOTES_TEST, WITHHELD, RedactTestOutputs
-from autograder.feedback_page import TRUSTED_HTML_KEY, InstructorMarkdown, fold
+from autograder.feedback_page import STOPPED_KEY, TRUSTED_HTML_KEY, InstructorMarkdown, fold
 from autograder.guarded_execute import PARTIAL_KEY, GuardedExecute
 from autograder.records import GradingRecord
 
@@ -233,3 +233,24 @@ def test_an_ungradable_page_is_released_through_the_exchange(
     feedback.release_feedback(tiny_course, "tiny", ["mallory"])
     released = list((exchange / "intro-deep-learning" / "feedback").glob("*.html"))
     assert len(released) == 1 and "could not be graded" in released[0].read_text()
+
+
+def test_a_cell_stopped_by_a_limit_is_one_sentence_naming_it() -> None:
+    notebook = graded_notebook()
+    before = notebook.cells[0]
+    before.outputs = [
+        new_output("error", ename="KeyboardInterrupt", evalue="", traceback=["long"]),
+        new_output("error", ename="CellTimeoutError", evalue="No reply", traceback=["tb"]),
+    ]
+    limits = {"cell_timeout": 20, "max_processes": 64}
+    notebook, resources = RedactTestOutputs(limits=limits).preprocess(notebook, {})
+    assert [o.text for o in notebook.cells[0].outputs] == [
+        "This cell was stopped: it ran past the 20 s one cell may run.\n"
+    ]
+    assert resources[STOPPED_KEY] == [
+        ("your answer cell a", notebook.cells[0].outputs[0].text[:-1])
+    ]
+    forks = NotebookNode(
+        ename="BlockingIOError", evalue="[Errno 11] Resource temporarily unavailable"
+    )
+    assert "(at most 64)" in RedactTestOutputs(limits=limits)._limit_sentence(forks)
