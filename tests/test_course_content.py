@@ -107,3 +107,17 @@ def test_committed_answer_keys_are_current_and_executed(course: Course, assignme
     key = notebooks.read(solutions.answer_key_path(course, assignment))
     assert notebooks.has_outputs(key)
     assert not any("BEGIN SOLUTION" in cell.source for cell in key.cells)
+
+
+@pytest.mark.parametrize("assignment", sorted(CONTRACT))
+def test_no_answer_key_writes_to_stderr(course: Course, assignment: str) -> None:
+    """Executed from top to bottom, the answer key prints nothing on stderr: no library
+    start-up notes, no warnings (nbgrader would count stderr in a test cell as failed)."""
+    key = notebooks.read(solutions.answer_key_path(course, assignment))
+    written = [
+        (index, output.get("text", "")[:200])
+        for index, cell in enumerate(key.cells)
+        for output in cell.get("outputs", [])
+        if output.get("name") == "stderr"
+    ]
+    assert written == [], f"solutions/{assignment} wrote to stderr: {written}"
