@@ -233,10 +233,15 @@ def notices_from_reasons(reasons: list[str]) -> list[str]:
             sentences.append(
                 f"The cell {detail} may not be changed; it was put back as released before grading."
             )
+        elif kind == "missing cell" and detail.startswith(notebooks.TEST_PREFIX):
+            sentences.append(
+                f"The test cell {detail} was missing from your notebook; the released one "
+                "was put back in its place before grading."
+            )
         elif kind == "missing cell":
             sentences.append(
-                f"The cell {detail} was missing from your notebook; the released one "
-                "was put back in its place before grading."
+                f"The cell {detail} was missing from your notebook, so the items that need "
+                "it could not earn points; keep every given cell when you resubmit."
             )
         elif kind == "dropped":
             sentences.append(f"A file of your submission was left out: {detail}.")

@@ -95,6 +95,9 @@ def _nbgrader_config(
     config.CourseDirectory.root = str(course.root)
     config.CourseDirectory.db_url = request.db_url
     judging_config(config)
+    # A graded cell the student deleted is put back (and said so in the feedback), so a
+    # deleted test cell neither hides a mistake nor loses the points of correct work.
+    config.OverwriteCells.add_missing_cells = True
     config.GuardedExecute.kernel_name = KERNEL_NAME
     config.GuardedExecute.timeout = limits.cell_timeout
     config.GuardedExecute.submission_timeout = limits.submission_timeout

@@ -12,7 +12,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from autograder import records, ungradable_page
 from autograder.course import Course
 from autograder.feedback import QUOTES_TEST, WITHHELD, RedactTestOutputs
-from autograder.feedback_page import STOPPED_KEY, TRUSTED_HTML_KEY, InstructorMarkdown, fold
+from autograder.feedback_page import (
+    STOPPED_KEY,
+    TRUSTED_HTML_KEY,
+    InstructorMarkdown,
+    fold,
+    notices_from_reasons,
+)
 from autograder.guarded_execute import PARTIAL_KEY, GuardedExecute
 from autograder.records import GradingRecord
 
@@ -254,3 +260,16 @@ def test_a_cell_stopped_by_a_limit_is_one_sentence_naming_it() -> None:
         ename="BlockingIOError", evalue="[Errno 11] Resource temporarily unavailable"
     )
     assert "(at most 64)" in RedactTestOutputs(limits=limits)._limit_sentence(forks)
+
+
+def test_what_grading_changed_is_said_in_plain_words() -> None:
+    notices = notices_from_reasons(
+        ["changed locked cell: test_relu", "missing cell: test_double", "missing cell: relu"]
+    )
+    assert notices == [
+        "The cell test_relu may not be changed; it was put back as released before grading.",
+        "The test cell test_double was missing from your notebook; the released one was put "
+        "back in its place before grading.",
+        "The cell relu was missing from your notebook, so the items that need it could not "
+        "earn points; keep every given cell when you resubmit.",
+    ]

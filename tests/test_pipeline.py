@@ -273,6 +273,8 @@ def test_submission_deadline_keeps_earned_points_and_missing_cells_are_flagged(
     assert graded["slow"].reasons == ["timeout: the submission ran past its limit"]
     assert graded["slow"].wall_seconds < 30
     assert "missing cell: test_double" in graded["missing-test-cell"].reasons
+    # nbgrader put the released test cell back: correct work keeps its points.
+    assert graded["missing-test-cell"].score == 5
     assert graded["full-marks"].score == 5
 
 
