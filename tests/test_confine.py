@@ -105,14 +105,17 @@ def test_cgroups_left_behind_are_removed_once_empty() -> None:
 
 
 def test_children_together_hit_the_sandbox_memory_limit() -> None:
+    # Each child holds its 200 MiB for a while, so the three are alive together whatever
+    # the scheduling: only their sum passes the limit.
     code = (
-        "import os\n"
+        "import os, time\n"
         "children = []\n"
         "for _ in range(3):\n"
         "    pid = os.fork()\n"
         "    if pid == 0:\n"
         "        try:\n"
         "            hog = bytearray(b'\\x01') * (200 * 2**20)\n"
+        "            time.sleep(3)\n"
         "        finally:\n"
         "            os._exit(0)\n"
         "    children.append(pid)\n"
