@@ -113,16 +113,25 @@ def derive_thresholds(study: Study, seeds: int, margin: float) -> dict[str, dict
             "measured": f"{today}, {os.cpu_count()} CPU cores",
             "status": "measured",
         }
+        times = study.seconds.get(key.split(".")[0])
+        if times:
+            entries[key]["wall_seconds"] = {
+                "min": round(min(times), 1),
+                "median": round(statistics.median(times), 1),
+                "max": round(max(times), 1),
+            }
     return entries
 
 
-def format_table(study: Study, entries: dict[str, dict]) -> str:
+def format_table(entries: dict[str, dict]) -> str:
+    """Every measured key of ``thresholds.json``, so studying one assignment keeps the others."""
+    measured = {key: entry for key, entry in entries.items() if entry.get("status") == "measured"}
     lines = [
         "| threshold key | seeds | min | median | max | threshold | best wrong answer |",
         "|---|---|---|---|---|---|---|",
     ]
-    for key in sorted(study.values):
-        entry = entries[key]
+    for key in sorted(measured):
+        entry = measured[key]
         mistake = entry.get("wrong_answers_max")
         lines.append(
             f"| {key} | {entry['seeds']} | {entry['min']:.4f} | {entry['median']:.4f} | "
@@ -131,29 +140,36 @@ def format_table(study: Study, entries: dict[str, dict]) -> str:
         )
     lines += [
         "",
-        "| assignment | seeds | wall time per seed (min / median / max, s) |",
-        "|---|---|---|",
+        "| assignment | seeds | wall time per seed (min / median / max, s) | measured |",
+        "|---|---|---|---|",
     ]
-    for assignment, times in sorted(study.seconds.items()):
+    walls = {key.split(".")[0]: entry for key, entry in measured.items() if "wall_seconds" in entry}
+    for assignment, entry in sorted(walls.items()):
+        wall = entry["wall_seconds"]
         lines.append(
-            f"| {assignment} | {len(times)} | {min(times):.1f} / "
-            f"{statistics.median(times):.1f} / {max(times):.1f} |"
+            f"| {assignment} | {entry['seeds']} | {wall['min']:.1f} / {wall['median']:.1f} / "
+            f"{wall['max']:.1f} | {entry['measured']} |"
         )
     return "\n".join(lines)
 
 
-def write_results(course: Course, study: Study, seeds: int, margin: float) -> Path:
-    entries = derive_thresholds(study, seeds, margin)
-    thresholds.THRESHOLDS_FILE.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+def write_table(course: Course, entries: dict[str, dict]) -> Path:
+    """``benchmarks/thresholds.md`` from every measured entry of ``thresholds.json``."""
     table = course.root / "benchmarks" / "thresholds.md"
     table.parent.mkdir(exist_ok=True)
     table.write_text(
         "# Threshold study\n\n"
         "Reference solutions executed once per seed (`autograder thresholds`); each value is\n"
-        "what the hidden test measures. Threshold = worst seed minus the margin "
-        f"({margin}), rounded down.\n"
+        "what the hidden test measures. Threshold = worst seed minus the margin (column\n"
+        '"margin" of `autograder/thresholds.json`), rounded down.\n'
         '"best wrong answer" is the highest value a mistake fixture of the item reaches\n'
         "(seed 0); mistakes that an earlier check of the same test already rejects never\n"
-        "reach the measurement.\n\n" + format_table(study, entries) + "\n"
+        "reach the measurement.\n\n" + format_table(entries) + "\n"
     )
     return table
+
+
+def write_results(course: Course, study: Study, seeds: int, margin: float) -> Path:
+    entries = derive_thresholds(study, seeds, margin)
+    thresholds.THRESHOLDS_FILE.write_text(json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    return write_table(course, entries)

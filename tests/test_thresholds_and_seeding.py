@@ -69,3 +69,18 @@ def test_substituted_restores_and_removes_names() -> None:
     with pytest.raises(RuntimeError), substituted(namespace, relu="reference"):
         raise RuntimeError
     assert namespace == {"relu": "student"}
+
+
+def test_studying_one_assignment_keeps_the_other_rows_of_the_table() -> None:
+    from autograder.threshold_study import Study, derive_thresholds, format_table
+
+    study = Study()
+    study.values["backprop.train_mlp"] = [0.98, 1.0, 0.99]
+    study.seconds["backprop"] = [2.0, 3.0, 4.0]
+    entries = derive_thresholds(study, seeds=3, margin=0.05)
+    table = format_table(entries)
+    assert entries["backprop.train_mlp"]["threshold"] == pytest.approx(0.93)
+    assert "| backprop | 3 | 2.0 / 3.0 / 4.0 |" in table
+    for key in thresholds.load_thresholds():
+        assert f"| {key} |" in table, f"{key} lost its row"
+    assert "| iris_comparison |" in table
