@@ -81,6 +81,7 @@ def test_studying_one_assignment_keeps_the_other_rows_of_the_table() -> None:
     table = format_table(entries)
     assert entries["backprop.train_mlp"]["threshold"] == pytest.approx(0.93)
     assert "| backprop | 3 | 2.0 / 3.0 / 4.0 |" in table
-    for key in thresholds.load_thresholds():
-        assert f"| {key} |" in table, f"{key} lost its row"
+    for key, entry in thresholds.load_thresholds().items():
+        if entry.get("status") == "measured":
+            assert f"| {key} |" in table, f"{key} lost its row"
     assert "| iris_comparison |" in table
