@@ -30,7 +30,7 @@ from autograder.course import Course
 from autograder.seeding import SEED_ENV
 from autograder.settings import apply_kernel_environment
 
-STUDIED = ("backprop", "cnn_mnist", "iris_comparison")
+STUDIED = ("backprop", "cnn_mnist", "iris_comparison", "regression")
 
 
 @dataclass

@@ -18,7 +18,9 @@ from autograder.course import Course
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("assignment", ["forward_pass", "backprop", "iris_comparison", "cnn_mnist"])
+@pytest.mark.parametrize(
+    "assignment", ["forward_pass", "backprop", "iris_comparison", "cnn_mnist", "regression"]
+)
 def test_course_check_passes(course: Course, assignment: str, tmp_path: Path) -> None:
     result = check.check_assignment(course, assignment, tmp_path, say=lambda line: None)
     table = check.format_table([result])

@@ -19,8 +19,14 @@ def test_find_fails_clearly_outside_a_course(tmp_path: Path) -> None:
         Course.find(tmp_path)
 
 
-def test_the_course_has_the_four_assignments(course: Course) -> None:
-    assert course.assignments() == ["backprop", "cnn_mnist", "forward_pass", "iris_comparison"]
+def test_the_course_has_the_five_assignments(course: Course) -> None:
+    assert course.assignments() == [
+        "backprop",
+        "cnn_mnist",
+        "forward_pass",
+        "iris_comparison",
+        "regression",
+    ]
 
 
 def test_unknown_assignment_names_the_known_ones(course: Course) -> None:

@@ -47,8 +47,21 @@ CONTRACT = {
         "build_iris_dnn": [],
         "neuron_predict_proba": ["X", "w", "b"],
     },
+    "regression": {
+        "fit_line": ["x", "y"],
+        "line_mse_gradient": ["slope", "intercept", "x", "y"],
+        "build_regression_net": ["n_in", "n_hidden"],
+        "train_regression": ["model", "X", "y", "n_epochs", "lr"],
+        "projectile_height": ["v0", "angle_deg", "t", "g"],
+    },
 }
-DEFAULTS = {("softmax", "axis"): -1, ("numerical_gradient", "eps"): 1e-5}
+DEFAULTS = {
+    ("softmax", "axis"): -1,
+    ("numerical_gradient", "eps"): 1e-5,
+    ("build_regression_net", "n_in"): 1,
+    ("build_regression_net", "n_hidden"): 32,
+    ("projectile_height", "g"): 9.81,
+}
 
 
 def _definitions(course: Course, assignment: str) -> dict[str, ast.AST]:

@@ -22,7 +22,7 @@ from autograder.release import HELDOUT_PATTERN
 from autograder.settings import load_settings
 from autograder.thresholds import load_thresholds
 
-ASSIGNMENTS = ["forward_pass", "backprop", "iris_comparison", "cnn_mnist"]
+ASSIGNMENTS = ["forward_pass", "backprop", "iris_comparison", "cnn_mnist", "regression"]
 
 Exporter = Callable[[str], otter_export.OtterExport]
 
@@ -140,6 +140,7 @@ def _grade(
         "backprop",
         pytest.param("iris_comparison", marks=pytest.mark.slow),
         pytest.param("cnn_mnist", marks=pytest.mark.slow),
+        "regression",
     ],
 )
 def test_otter_grades_every_fixture_like_nbgrader(

@@ -12,7 +12,7 @@ from autograder import notebooks, release
 from autograder.course import Course
 from autograder.errors import CourseError
 
-ASSIGNMENTS = ["backprop", "cnn_mnist", "forward_pass", "iris_comparison"]
+ASSIGNMENTS = ["backprop", "cnn_mnist", "forward_pass", "iris_comparison", "regression"]
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)

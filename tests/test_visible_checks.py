@@ -2,8 +2,9 @@
 
 A visible check must never fail correct work (the answer key and every alternative
 pass it), and the typical mistakes it is written to catch must fail it before
-grading, not only in the hidden tests. The NumPy assignments run here in-process:
-the cells above an item's test cell, with the item's solution cell replaced.
+grading, not only in the hidden tests. The NumPy assignments, and `regression` with its
+tiny networks, run here in-process: the cells above an item's test cell, with the item's
+solution cell replaced.
 """
 
 from __future__ import annotations
@@ -18,12 +19,27 @@ import pytest
 from autograder import fixtures, notebooks
 from autograder.course import Course
 
-ASSIGNMENTS = ("forward_pass", "backprop")
+ASSIGNMENTS = ("forward_pass", "backprop", "regression")
 # Mistakes that the visible part of their item's test cell must catch.
 CAUGHT_BEFORE_GRADING = {
     ("backprop", "numerical_gradient", "mistake-forward-difference"),
     ("backprop", "backprop", "mistake-skips-activation-derivative"),
     ("forward_pass", "gradient_descent", "mistake-updates-the-callers-array"),
+    ("regression", "fit_line", "mistake-no-intercept"),
+    ("regression", "fit_line", "mistake-swapped-pair"),
+    ("regression", "line_mse_gradient", "mistake-missing-factor-two"),
+    ("regression", "line_mse_gradient", "mistake-wrong-sign"),
+    ("regression", "line_mse_gradient", "mistake-sum-instead-of-mean"),
+    ("regression", "build_regression_net", "mistake-relu-activation"),
+    ("regression", "build_regression_net", "mistake-no-activation"),
+    ("regression", "build_regression_net", "mistake-output-size-n-in"),
+    ("regression", "build_regression_net", "mistake-ignores-arguments"),
+    ("regression", "train_regression", "mistake-target-shape-broadcast"),
+    ("regression", "train_regression", "mistake-no-optimizer-step"),
+    ("regression", "train_regression", "mistake-forgets-zero-grad"),
+    ("regression", "projectile_height", "mistake-angle-as-radians"),
+    ("regression", "projectile_height", "mistake-cos-instead-of-sin"),
+    ("regression", "projectile_height", "mistake-missing-half"),
 }
 HIDDEN = "### BEGIN HIDDEN TESTS"
 
