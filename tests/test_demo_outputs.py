@@ -22,13 +22,13 @@ from tests.conftest import ARTIFACTS
 from tests.test_report import tables
 
 EXPECTED = {
-    "full-marks": ("graded", 23.0, []),
+    "full-marks": ("graded", 24.0, []),
     "blank": ("graded", 0.0, []),
-    "partly-wrong": ("graded", 15.0, []),
+    "partly-wrong": ("graded", 16.0, []),
     # The loop stops the relu cell before `def relu`: relu's 2 points go, and so do
     # mlp_forward's 3, whose `activation=relu` default cannot be evaluated.
-    "infinite-loop": ("graded", 18.0, ["timeout: a cell ran past the per-cell limit"]),
-    "changed-locked-cell": ("graded", 23.0, ["changed locked cell: test_relu"]),
+    "infinite-loop": ("graded", 19.0, ["timeout: a cell ran past the per-cell limit"]),
+    "changed-locked-cell": ("graded", 24.0, ["changed locked cell: test_relu"]),
 }
 
 
@@ -37,10 +37,10 @@ def test_demo_scores_every_example_exactly(demo_run) -> None:
     for student, (status, score, reasons) in EXPECTED.items():
         record = graded[student]
         assert (record.status, record.score, record.reasons) == (status, score, reasons), student
-        assert record.max_score == 23
+        assert record.max_score == 24
     assert graded["invalid-json"].status == "error"
     assert "invalid notebook" in graded["invalid-json"].reasons[0]
-    assert re.search(r"full-marks\s+23/23\s+graded", output)
+    assert re.search(r"full-marks\s+24/24\s+graded", output)
     assert "class report:" in output and "feedback:" in output
 
 
@@ -124,7 +124,7 @@ def test_class_report_roster_is_every_student_with_the_gradebooks_scores(demo_ru
         "invalid-json": "not gradable",
         "absent": "not submitted",
     }
-    assert (rows["full-marks"]["auto_score"], rows["full-marks"]["auto_max"]) == ("23.0", "23.0")
+    assert (rows["full-marks"]["auto_score"], rows["full-marks"]["auto_max"]) == ("24.0", "24.0")
     items = _items(demo_course)
     matrix = _gradebook_matrix(demo_course)
     assert {s: {i.name: row[i.name] for i in items} for s, row in rows.items()} == matrix
@@ -255,4 +255,4 @@ def test_exports_hold_every_graded_submission(demo_run) -> None:
     for field in ("items", "reasons", "wall_seconds", "environment", "seed", "tests_sha256"):
         assert field in full
     assert full["items"]["test_relu"] == {"score": 2.0, "max_score": 2.0, "manual": False}
-    assert records.GradingRecord(**full).score == 23
+    assert records.GradingRecord(**full).score == 24

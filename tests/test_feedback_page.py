@@ -39,7 +39,7 @@ def test_every_test_line_and_summary_row_says_the_gradebooks_score(demo_run) -> 
             text = _text(_page(demo_course, student))
             submission = gradebook.find_submission_notebook("forward_pass", "forward_pass", student)
             tests = [g for g in submission.grades if g.name.startswith("test_")]
-            assert len(tests) == 11
+            assert len(tests) == 12
             for grade in tests:
                 score, points = float(grade.score), float(grade.max_score)
                 word = "passed" if score >= points else "partly passed" if score else "failed"
@@ -49,7 +49,7 @@ def test_every_test_line_and_summary_row_says_the_gradebooks_score(demo_run) -> 
                 row = re.search(rf"\n{name}\n+{word}\n+([^\n]+)\n", text)
                 assert row and row[1] == f"{score:g} / {points:g}", (student, grade.name)
             auto = graded[student].score
-            assert f"Auto-graded: {auto:g} of 23 points" in text
+            assert f"Auto-graded: {auto:g} of 24 points" in text
             # nbgrader scores an unanswered free response 0 itself.
             awaiting = "2 points awaiting TA grading" in text
             assert awaiting == (student != "blank"), student
