@@ -22,6 +22,7 @@ CONTRACT = {
         "cross_entropy": ["probs", "labels"],
         "gradient_descent": ["grad_fn", "w0", "lr", "n_steps"],
         "poly_fit_errors": ["x_train", "y_train", "x_test", "y_test", "degree"],
+        "lift_rings": ["X"],
     },
     "backprop": {
         "relu_derivative": ["z"],
@@ -38,6 +39,7 @@ CONTRACT = {
         "train_torch": ["model", "X", "y", "n_epochs", "batch_size", "lr", "device"],
         "evaluate_accuracy": ["model", "X", "y"],
         "build_keras_cnn": [],
+        "build_keras_dense": [],
         "SimpleCNN": None,
     },
     "iris_comparison": {
