@@ -7,17 +7,24 @@ tmpfs files included; then execs the command, which inherits all of it. With
 ``--seccomp`` the command is bubblewrap, and it is handed the seccomp filter of
 :mod:`autograder.seccomp` on an inherited file descriptor.
 
+On cgroup v2 the group is ``<own group>/autograder/<name>``; confine enables the pids
+(and memory) controller in the ``cgroup.subtree_control`` of the own group and of
+``autograder``, moving the grader's own processes to a leaf group first where v2's
+"no internal processes" rule asks for it (see :func:`_enable_v2`). Run as root, where
+RLIMIT_NPROC does not bind, confine refuses to run the command when no pids cgroup
+can be had; :func:`process_limit_problem` lets a batch find that out once, up front.
+
 :func:`capped_folder` gives the one host folder a kernel writes (its IPC sockets) a
 size cap of its own.
 
 After the sandbox has ended, :func:`cgroup_events` says whether a limit was hit (an
-OOM kill, a refused fork) and :func:`remove_cgroups` removes the groups.
-"""
+OOM kill, a refused fork) and :func:`remove_cgroups` removes the groups."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import resource
 import subprocess
@@ -28,16 +35,50 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# Where the cgroup filesystem is mounted and where this process's cgroups are listed:
+# module constants so that tests can point confine at a tree of their own.
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 CGROUP_PARENT = "autograder"
+# cgroup v2: the leaf group the grader's own processes move to (see _enable_v2).
+GRADER_LEAF = "autograder-grader"
 STALE_AFTER_SECONDS = 60.0
 CONTROLLERS = ("pids", "memory")
+ENABLE_ATTEMPTS = 5
+
+
+# The kernel's side of a cgroup tree: confine creates, writes and removes groups only
+# through these three functions.
+def _make_group(path: Path) -> None:
+    """Create the group ``path`` (its parent exists); the kernel gives it its files."""
+    path.mkdir(exist_ok=True)
+
+
+def _write(path: Path, value: str) -> None:
+    """Write one of a group's interface files."""
+    path.write_text(value)
+
+
+def _remove_group(path: Path) -> None:
+    """Remove the group ``path``; fails while processes or child groups are in it."""
+    path.rmdir()
+
+
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _words(path: Path) -> list[str]:
+    try:
+        return path.read_text().split()
+    except OSError:
+        return []
 
 
 def _own_cgroup(controller: str) -> str | None:
     """This process's cgroup path for ``controller`` (v1), or its v2 path with ``""``."""
     try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        lines = PROC_SELF_CGROUP.read_text().splitlines()
     except OSError:
         return None
     for line in lines:
@@ -47,24 +88,44 @@ def _own_cgroup(controller: str) -> str | None:
     return None
 
 
-def _v2_has(controller: str) -> bool:
-    controllers = CGROUP_ROOT / "cgroup.controllers"
-    return controllers.is_file() and controller in controllers.read_text().split()
+def _unified() -> bool:
+    """Whether the cgroup root is a cgroup v2 (unified) mount."""
+    return (CGROUP_ROOT / "cgroup.controllers").is_file()
+
+
+def _v2_base() -> Path:
+    """The grader's own v2 group, under which the sandboxes' groups go.
+
+    A grader whose processes were moved to their leaf (see :func:`_enable_v2`) is
+    still based at the group it started in.
+    """
+    base = CGROUP_ROOT / (_own_cgroup("") or "/").lstrip("/")
+    return base.parent if base.name == GRADER_LEAF else base
+
+
+def _shown(group: Path) -> str:
+    """``group`` as /proc/self/cgroup names it."""
+    relative = group.relative_to(CGROUP_ROOT).as_posix()
+    return "/" if relative == "." else f"/{relative}"
 
 
 def cgroup_dir(controller: str, name: str) -> Path | None:
     """Where the cgroup ``name`` of ``controller`` lives, under this process's own group.
 
     A child of the current group keeps the sandbox inside whatever limits the grading
-    machine itself runs under (a container's memory cgroup, for instance).
+    machine itself runs under (a container's memory cgroup, for instance). On cgroup
+    v2 it is ``<own group>/autograder/<name>`` for every controller, and None where
+    the controller is not delegated to the own group.
     """
+    if _unified():
+        base = _v2_base()
+        if controller in _words(base / "cgroup.controllers"):
+            return base / CGROUP_PARENT / name
+        return None
     v1 = CGROUP_ROOT / controller
     if (v1 / "cgroup.procs").exists():
         own = _own_cgroup(controller) or "/"
         return v1 / own.lstrip("/") / CGROUP_PARENT / name
-    if _v2_has(controller):
-        own = _own_cgroup("") or "/"
-        return CGROUP_ROOT / own.lstrip("/") / CGROUP_PARENT / name
     return None
 
 
@@ -72,51 +133,161 @@ def pids_cgroup(name: str) -> Path | None:
     return cgroup_dir("pids", name)
 
 
-def _enable_v2_controllers(group: Path) -> None:
-    """cgroup v2 only gives a child ``pids.max`` and ``memory.max`` once the parents allow it."""
-    if (group / "pids.max").exists() or not (CGROUP_ROOT / "cgroup.controllers").is_file():
-        return
-    for parent in (group.parent.parent, group.parent):
-        with contextlib.suppress(OSError):
-            (parent / "cgroup.subtree_control").write_text("+pids +memory")
+def _enable_v2(group: Path, controller: str, vacate: bool) -> None:
+    """List ``controller`` in ``group``'s ``cgroup.subtree_control``, so its children get it.
+
+    cgroup v2's "no internal processes" rule: a group other than the root that holds
+    processes cannot enable a controller for its children (the write fails with
+    EBUSY). The grader's own group holds the grader, so with ``vacate`` its
+    processes move to the leaf child ``autograder-grader`` first, as a container's
+    init moves itself to a leaf before delegating; the grader keeps the limits of its
+    group, which now apply to the leaf and the sandboxes together.
+    """
+    control = group / "cgroup.subtree_control"
+    for attempt in range(ENABLE_ATTEMPTS):
+        if controller in _words(control):
+            return
+        try:
+            _write(control, f"+{controller}")
+            return
+        except OSError as error:
+            last = attempt == ENABLE_ATTEMPTS - 1
+            if error.errno != errno.EBUSY or not vacate or last:
+                raise
+        # Processes started meanwhile land in the group again: move those too.
+        leaf = group / GRADER_LEAF
+        _make_group(leaf)
+        for pid in _words(group / "cgroup.procs"):
+            with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                _write(leaf / "cgroup.procs", pid)
 
 
-def join_cgroups(name: str, max_processes: int, memory_bytes: int) -> list[str]:
-    """Move this process into new cgroups; returns the controllers that could not be had."""
-    missing = []
-    limits = {
-        "pids": {"pids.max": str(max_processes)},
-        "memory": {
-            # v1 names first; memsw also stops swapping past the limit.
+def _delegate_v2(base: Path, controller: str) -> str | None:
+    """Enable ``controller`` for the groups under ``base/autograder``; None once done,
+    else why it cannot be.
+
+    v2 gives a group a controller's files (``pids.max``, ``memory.max``) only when its
+    parent lists the controller in ``cgroup.subtree_control``, and a group can list
+    only what its own parent delegated to it (its ``cgroup.controllers``).
+    """
+    delegated = _words(base / "cgroup.controllers")
+    if controller not in delegated:
+        return (
+            f"cgroup v2 does not delegate the {controller} controller to the grader's "
+            f"cgroup {_shown(base)} (its cgroup.controllers: {' '.join(delegated) or 'none'})"
+        )
+    try:
+        _enable_v2(base, controller, vacate=True)
+        _make_group(base / CGROUP_PARENT)
+        _enable_v2(base / CGROUP_PARENT, controller, vacate=False)
+    except OSError as error:
+        return f"cgroup v2 refused the {controller} controller under {_shown(base)}: {error}"
+    return None
+
+
+def _limit_files(max_processes: int, memory_bytes: int) -> dict[str, dict[str, str]]:
+    """Per controller asked for, the limit files to write where they exist."""
+    limits = {}
+    if max_processes:
+        limits["pids"] = {"pids.max": str(max_processes)}
+    if memory_bytes:
+        limits["memory"] = {
+            # v1 names first; memsw also stops swapping past the limit; then v2's.
             "memory.limit_in_bytes": str(memory_bytes),
             "memory.memsw.limit_in_bytes": str(memory_bytes),
             "memory.max": str(memory_bytes),
             "memory.swap.max": "0",
-        },
-    }
-    for controller in CONTROLLERS:
-        wanted = limits[controller]
-        if controller == "pids" and not max_processes:
-            continue
-        if controller == "memory" and not memory_bytes:
-            continue
-        group = cgroup_dir(controller, name)
+        }
+    return limits
+
+
+def _limited_groups(
+    name: str, limits: dict[str, dict[str, str]], need_pids: bool = False
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Create the groups ``name`` with ``limits`` written in them.
+
+    Returns the group of each controller had, and why each other one was not. With
+    ``need_pids``, no other group is made once no pids group can be had.
+    """
+    places: dict[str, Path] = {}
+    missing: dict[str, str] = {}
+    for controller in [c for c in CONTROLLERS if c in limits]:
+        group: Path | None
+        if _unified():
+            base = _v2_base()
+            problem = _delegate_v2(base, controller)
+            group = base / CGROUP_PARENT / name
+        else:
+            group = cgroup_dir(controller, name)
+            problem = None if group else f"{CGROUP_ROOT} has no {controller} cgroup (v1 or v2)"
+        if group is not None and problem is None:
+            try:
+                _make_group(group.parent)
+                _make_group(group)
+                written = 0
+                for file, value in limits[controller].items():
+                    if (group / file).exists():
+                        _write(group / file, value)
+                        written += 1
+                if not written:
+                    raise OSError(f"{group} has no {controller} limit")
+                places[controller] = group
+            except OSError as error:
+                problem = f"no {controller} limit in {group}: {error}"
+        if problem is not None:
+            missing[controller] = problem
+            if need_pids and controller == "pids":
+                break
+    return places, missing
+
+
+def _join(
+    name: str, max_processes: int, memory_bytes: int, need_pids: bool = False
+) -> dict[str, str]:
+    """Move this process into new limited cgroups; returns why each controller asked
+    for could not be had."""
+    places, missing = _limited_groups(name, _limit_files(max_processes, memory_bytes), need_pids)
+    for group in dict.fromkeys(places.values()):
         try:
-            if group is None:
-                raise OSError(f"no {controller} cgroup")
-            group.mkdir(parents=True, exist_ok=True)
-            _enable_v2_controllers(group)
-            written = 0
-            for file, value in wanted.items():
-                if (group / file).exists():
-                    (group / file).write_text(value)
-                    written += 1
-            if not written:
-                raise OSError(f"{group} has no {controller} limit")
-            (group / "cgroup.procs").write_text(str(os.getpid()))
-        except OSError:
-            missing.append(controller)
+            _write(group / "cgroup.procs", str(os.getpid()))
+        except OSError as error:
+            for controller in [c for c, place in places.items() if place == group]:
+                missing[controller] = f"cannot join {group}: {error}"
     return missing
+
+
+def join_cgroups(name: str, max_processes: int, memory_bytes: int) -> list[str]:
+    """Move this process into new cgroups; returns the controllers that could not be had."""
+    return list(_join(name, max_processes, memory_bytes))
+
+
+def refusal(reason: str) -> str:
+    """The one message of a grader that will not run code without a process limit."""
+    return (
+        "no process limit can be enforced, so grading is refused (a fork bomb would run "
+        f"unlimited): {reason}, and RLIMIT_NPROC does not bind a grader run as root. Give "
+        "the grader's cgroup the pids controller (on cgroup v2, delegate it, e.g. with "
+        "systemd's Delegate=yes), run the grader as a user, or use the docker back end."
+    )
+
+
+def process_limit_problem(max_processes: int = 1) -> str | None:
+    """Why a sandbox started here would get no process limit; None when it would get one.
+
+    For a batch to call once before grading. It does what confine does, short of
+    joining: creates a pids group with ``pids.max`` under this process's own cgroup
+    and removes it again (on cgroup v2 that enables the controller, moving the
+    grader's processes to their leaf group). A grader that is not root needs none:
+    RLIMIT_NPROC binds its kernels.
+    """
+    if not max_processes or not _as_root():
+        return None
+    name = f"preflight-{os.getpid()}"
+    places, missing = _limited_groups(name, _limit_files(max_processes, 0), need_pids=True)
+    for group in places.values():
+        with contextlib.suppress(OSError):
+            _remove_group(group)
+    return refusal(missing["pids"]) if "pids" in missing else None
 
 
 @dataclass(frozen=True)
@@ -137,6 +308,8 @@ def _event_count(file: Path, key: str) -> int:
 
 
 def cgroup_events(name: str) -> CgroupEvents:
+    """The OOM kills (v2 ``memory.events``, v1 ``memory.oom_control``) and refused
+    forks (``pids.events``) of the group ``name``."""
     memory, pids = cgroup_dir("memory", name), cgroup_dir("pids", name)
     oom_kills = 0
     if memory is not None:
@@ -155,10 +328,11 @@ def remove_cgroups(
     A killed sandbox's last processes are reaped by the machine's init, which can take
     longer than ``wait_seconds``. A group left behind that way is removed by a later
     call once it is empty and older than ``stale_after`` seconds; a younger one may
-    belong to a kernel that is only now joining it.
+    belong to a kernel that is only now joining it. On cgroup v2 the controllers
+    share one group.
     """
-    for controller in CONTROLLERS:
-        path = cgroup_dir(controller, name)
+    paths = dict.fromkeys(cgroup_dir(controller, name) for controller in CONTROLLERS)
+    for path in paths:
         if path is None or not path.parent.is_dir():
             continue
         if path.is_dir():
@@ -166,7 +340,7 @@ def remove_cgroups(
         for other in path.parent.iterdir():
             if other.is_dir() and _age_seconds(other) >= stale_after:
                 with contextlib.suppress(OSError):
-                    other.rmdir()
+                    _remove_group(other)
 
 
 def _age_seconds(path: Path) -> float:
@@ -180,7 +354,7 @@ def _remove_when_empty(path: Path, wait_seconds: float) -> None:
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
-            path.rmdir()
+            _remove_group(path)
             return
         except OSError:
             if time.monotonic() >= deadline:
@@ -247,7 +421,11 @@ def main(argv: list[str] | None = None) -> None:
         file_bytes = args.file_size_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    missing = join_cgroups(args.cgroup, args.max_processes, memory_bytes)
+    as_root = _as_root()
+    missing = _join(args.cgroup, args.max_processes, memory_bytes, need_pids=as_root)
+    if "pids" in missing and as_root:
+        # Never a fork bomb graded unlimited in silence.
+        sys.exit(f"autograder.confine: {refusal(missing['pids'])}")
     if "pids" in missing:
         resource.setrlimit(resource.RLIMIT_NPROC, (args.max_processes, args.max_processes))
         print("autograder.confine: no pids cgroup; RLIMIT_NPROC only", file=sys.stderr)

@@ -27,6 +27,7 @@ from pathlib import Path
 from autograder import gradebook_tests, records
 from autograder.course import Course
 from autograder.course_lock import grading_lock
+from autograder.errors import CourseError
 from autograder.nbgrader_course import ensure_tools_on_path
 from autograder.runners import DaskRunner, ProcessRunner
 from autograder.seeding import submission_seed
@@ -220,6 +221,8 @@ class BatchGrader:
         }
         pending = [student for student in students if why[student] is not None]
         say(plan_line(assignment, why))
+        if pending:
+            self._refuse_without_process_limit()
         progress = Progress(len(pending), say)
         workers = max(1, self.settings.workers)
         runner = DaskRunner(self.scheduler, workers) if self.scheduler else ProcessRunner()
@@ -239,6 +242,20 @@ class BatchGrader:
             for student in students
             if (record := records.load(self.course, assignment, student)) is not None
         ]
+
+    def _refuse_without_process_limit(self) -> None:
+        """Refuse the whole batch up front when its sandboxes would get no process limit.
+
+        Kernels start on this machine unless a Dask cluster grades; there each
+        sandbox refuses on its own (``autograder.confine``).
+        """
+        if self.settings.backend != "sandbox" or self.scheduler:
+            return
+        from autograder.confine import process_limit_problem
+
+        problem = process_limit_problem(self.limits.max_processes)
+        if problem is not None:
+            raise CourseError(f"the sandbox back end cannot grade on this machine: {problem}")
 
     def _grade_one(
         self, runner: ProcessRunner | DaskRunner, assignment: str, student: str
