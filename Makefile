@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup demo test lint check release solutions thresholds benchmark otter otter-parity
+.PHONY: setup demo test lint check release solutions thresholds benchmark otter otter-parity \
+	image image-local docker-engine
 
 $(INSTALLED): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -41,3 +42,16 @@ otter: $(INSTALLED)
 
 otter-parity: $(INSTALLED)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder otter-parity --all
+
+# The CPU grading image of the docker back end, from the public python:3.11-slim.
+image: $(INSTALLED)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder image build
+
+# The same image on a machine that cannot pull base images: a local Debian 12 base.
+image-local: $(INSTALLED)
+	bash scripts/debian_base_image.sh
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder image build --base intro-dl-base:bookworm
+
+# A running Docker engine (Debian's docker.io, dockerd in the background).
+docker-engine:
+	bash scripts/docker_engine.sh

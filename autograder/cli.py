@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from autograder import notebooks
+from autograder.cli_image import image_command
 from autograder.cli_options import (
     all_option,
     assignments_argument,
@@ -339,6 +340,7 @@ def thresholds_command(
 
 main.add_command(export_otter_command)
 main.add_command(otter_parity_command)
+main.add_command(image_command)
 
 if __name__ == "__main__":
     main()

@@ -223,6 +223,10 @@ class BatchGrader:
         say(plan_line(assignment, why))
         if pending:
             self._refuse_without_process_limit()
+            if self.settings.backend == "docker":
+                from autograder.images import require_current_image
+
+                require_current_image(self.settings.docker_image)
         progress = Progress(len(pending), say)
         workers = max(1, self.settings.workers)
         runner = DaskRunner(self.scheduler, workers) if self.scheduler else ProcessRunner()

@@ -36,8 +36,14 @@ class ProcessRunner:
     ) -> records.GradingRecord | None:
         request_file, record_file = folder / "request.json", folder / "record.json"
         request_file.write_text(json.dumps(asdict(request)))
-        if self._worker().grade(request_file, record_file, limit) and record_file.is_file():
+        worker = self._worker()
+        if worker.grade(request_file, record_file, limit) and record_file.is_file():
             return records.GradingRecord.from_json(record_file.read_text())
+        if request.backend == "docker" and worker.killed_pid is not None:
+            # A killed worker's kernel containers outlive their docker clients.
+            from autograder.docker_backend import WORKER_LABEL, remove_containers
+
+            remove_containers(WORKER_LABEL, str(worker.killed_pid))
         return None
 
     def failure_log(self) -> str:
@@ -104,6 +110,7 @@ class WorkerProcess:
 
     def __init__(self) -> None:
         self.process: subprocess.Popen | None = None
+        self.killed_pid: int | None = None  # the last worker killed, until the next one
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115
             "w+", prefix="autograder-worker-", suffix=".log"
         )
@@ -125,6 +132,7 @@ class WorkerProcess:
 
     def grade(self, request_file: Path, record_file: Path, limit: float) -> bool:
         """Ask for one grading; False when the worker died or ran past ``limit``."""
+        self.killed_pid = None
         if self.process is None or self.process.poll() is not None:
             self.process = self._start()
         assert self.process.stdin is not None and self.process.stdout is not None
@@ -139,6 +147,7 @@ class WorkerProcess:
 
     def _kill(self) -> None:
         if self.process is not None:
+            self.killed_pid = self.process.pid
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()

@@ -24,8 +24,8 @@ from nbgrader.utils import compute_checksum
 from traitlets.config import Config
 
 from autograder import datasets, intake, notebooks, outcomes, records
-from autograder.backends import make_backend
-from autograder.confine import CgroupEvents, capped_folder, cgroup_events, remove_cgroups
+from autograder.backends import MEMORY_REASON, PROCESSES_REASON, make_backend
+from autograder.confine import capped_folder
 from autograder.course import Course
 from autograder.early_kernel import EarlyKernel, PromptKernelManager
 from autograder.gradebook_merge import item_scores
@@ -42,8 +42,6 @@ from autograder.nbgrader_course import NbgraderCourse
 from autograder.settings import Limits, kernel_environment, load_config
 
 KERNEL_NAME = "autograder-kernel"
-MEMORY_REASON = "memory: the memory limit was hit"
-PROCESSES_REASON = "processes: the process limit was hit"
 # The IPC folder holds a connection file and a few sockets: a megabyte is plenty.
 IPC_FOLDER_MB = 1
 
@@ -144,15 +142,6 @@ def _grader_fault(log: str) -> str | None:
     marker = f"{GraderFault.__name__}: "
     lines = [line for line in log.splitlines() if marker in line]
     return lines[-1].split(marker, 1)[1].strip() if lines else None
-
-
-def _reasons_from_cgroups(events: CgroupEvents) -> list[str]:
-    reasons = []
-    if events.oom_kills:
-        reasons.append(MEMORY_REASON)
-    if events.forks_refused:
-        reasons.append(PROCESSES_REASON)
-    return reasons
 
 
 def _cell_integrity(course: Course, request: GradingRequest, submitted: Path) -> list[str]:
@@ -264,8 +253,8 @@ def grade(request: GradingRequest) -> records.GradingRecord:
                 )
             finally:
                 early_kernel.discard()
-        events = cgroup_events(run_dir.name)
-        remove_cgroups(run_dir.name)
+                # Before the IPC folder goes: a container still holds it mounted.
+                limits_hit = backend.finish(run_dir)
         record.reasons = dropped + _cell_integrity(course, request, inputs)
     record.wall_seconds = round(time.perf_counter() - started, 2)
     if not result["success"]:
@@ -278,7 +267,7 @@ def grade(request: GradingRequest) -> records.GradingRecord:
             f"grader: {fault}" if fault else "crash: nbgrader could not grade the submission"
         )
         return record
-    found = _reasons_from_outputs(workdir) + _reasons_from_cgroups(events)
+    found = _reasons_from_outputs(workdir) + limits_hit
     record.reasons += list(dict.fromkeys(found))
 
     source = notebooks.read(course.source_notebook(request.assignment))

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from autograder import demo
+from autograder import check, demo
 from autograder.course import Course
 from autograder.nbgrader_course import ensure_tools_on_path
 
@@ -35,6 +37,32 @@ def demo_run(course: Course, tmp_path_factory: pytest.TempPathFactory):
     lines: list[str] = []
     graded = demo.run_demo(course, target, "forward_pass", "sandbox", 2, say=lines.append)
     return Course(target), {r.student: r for r in graded}, "\n".join(lines)
+
+
+@pytest.fixture(scope="session")
+def sandbox_check(course: Course, tmp_path_factory: pytest.TempPathFactory):
+    """``autograder check`` of an assignment in the sandbox, run once per session."""
+    made: dict[str, check.AssignmentCheck] = {}
+
+    def run(assignment: str) -> check.AssignmentCheck:
+        if assignment not in made:
+            workdir = tmp_path_factory.mktemp(f"check-{assignment}")
+            made[assignment] = check.check_assignment(
+                course, assignment, workdir, say=lambda line: None, backend="sandbox"
+            )
+        return made[assignment]
+
+    return run
+
+
+@pytest.fixture()
+def listening_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that accepts connections from this machine."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield server.getsockname()[1]
+    server.close()
 
 
 def nbgrader_metadata(**fields: object) -> dict:

@@ -10,13 +10,14 @@ import pytest
 
 from autograder import datasets, thresholds
 from autograder.backends import (
-    DockerBackend,
+    PACKAGE_DIR,
     LocalBackend,
     SandboxBackend,
     hidden_data_paths,
     make_backend,
     matplotlib_font_list,
 )
+from autograder.docker_backend import IMAGE_PACKAGE_DIR, DockerBackend
 from autograder.settings import (
     THREAD_VARIABLES,
     Limits,
@@ -48,31 +49,47 @@ def inputs(tmp_path: Path) -> Path:
 
 
 def test_docker_command_line_is_exact(inputs: Path) -> None:
-    argv = DockerBackend("intro-dl-autograder:cpu", cpus=2).kernel_argv(
-        inputs, IPC, LIMITS, ENVIRONMENT, DATA
-    )
+    backend = DockerBackend("intro-dl-autograder:cpu", cpus=2, as_root=True)
+    argv = backend.kernel_argv(inputs, IPC, LIMITS, ENVIRONMENT, DATA)
     assert argv == [
-        "docker", "run", "--rm",
+        "docker", "run",
+        "--name", "autograder-autograder-kernel-abc",
+        "--label", f"autograder.worker={os.getpid()}",
+        "--label", "autograder.run=autograder-kernel-abc",
+        "--init",
         "--network", "none",
         "--read-only",
         "--user", "65534:65534", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
         "--tmpfs", "/tmp:size=128m,mode=1777",
+        "--tmpfs", "/dev/shm:size=128m,mode=1777",
         "--tmpfs", "/grade/submission:size=128m,mode=1777",
         "--memory=4096m", "--memory-swap=4096m",
-        "--cpus=2", "--pids-limit=256", "--ulimit=cpu=900", f"--ulimit=fsize={128 * 2**20}",
+        "--cpus=2", "--pids-limit=256", f"--ulimit=data={4096 * 2**20}", "--ulimit=cpu=900",
+        f"--ulimit=fsize={128 * 2**20}",
+        "--ulimit=core=0",
         "--volume", f"{inputs}/data/points.csv:/grade/submission/data/points.csv:ro",
         "--volume", f"{inputs}/forward_pass.ipynb:/grade/submission/forward_pass.ipynb:ro",
+        "--volume", f"{PACKAGE_DIR}:{IMAGE_PACKAGE_DIR}:ro",
+        "--volume", f"/dev/null:{IMAGE_PACKAGE_DIR}/thresholds.json:ro",
         "--volume", f"{DATA}:/grade/data:ro",
         "--volume", f"{IPC}:{IPC}",
         "--workdir", "/grade/submission",
-        "--env", "HOME=/tmp",
+        "--env", "LANG=C.UTF-8",
         "--env", "AUTOGRADER_SEED=7",
         "--env", "OMP_NUM_THREADS=2", "--env", "OPENBLAS_NUM_THREADS=2",
         "--env", "MKL_NUM_THREADS=2",
         "--env", "TF_NUM_INTRAOP_THREADS=2", "--env", "TF_NUM_INTEROP_THREADS=2",
         "intro-dl-autograder:cpu",
-        "python", "-m", "ipykernel_launcher", "-f", "{connection_file}",
+        "autograder-kernel", "-f", "{connection_file}",
     ]  # fmt: skip
+    assert backend.kernel_gid == 65534
+
+
+def test_docker_run_by_a_user_keeps_that_users_ids(inputs: Path) -> None:
+    backend = DockerBackend("intro-dl-autograder:cpu", as_root=False)
+    argv = backend.kernel_argv(inputs, IPC, LIMITS, ENVIRONMENT)
+    assert argv[argv.index("--user") + 1] == f"{os.getuid()}:{os.getgid()}"
+    assert backend.kernel_gid is None
 
 
 def test_docker_asks_for_gpus_only_when_told(inputs: Path) -> None:

@@ -9,15 +9,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from autograder import notebooks, records
 from autograder.course import Course
@@ -36,16 +33,6 @@ FORK_BOMB = (
     "        time.sleep(5)\n"
     "        os._exit(0)\n"
 )
-
-
-@pytest.fixture()
-def listening_port() -> Iterator[int]:
-    """A port on 127.0.0.1 that accepts connections from this machine."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    yield server.getsockname()[1]
-    server.close()
 
 
 def indented(code: str) -> str:
