@@ -34,6 +34,35 @@ FORK_BOMB = (
     "        os._exit(0)\n"
 )
 
+# A detached grandchild that would sleep for a day: it must die with its submission.
+DAEMON_MARK = "86399"
+OUTLIVES_THE_KERNEL = (
+    "import os\n"
+    "if os.fork() == 0:\n"
+    "    os.setsid()\n"
+    "    if os.fork() == 0:\n"
+    f"        os.execvp('sleep', ['sleep', '{DAEMON_MARK}'])\n"
+    "    os._exit(0)\n"
+    "os.wait()\n"
+)
+
+
+def processes_with(argument: str, wait_seconds: float = 10) -> list[int]:
+    """Processes with ``argument`` on their command line, once any dying ones are gone."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                arguments = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argument.encode() in arguments:
+                found.append(int(entry.name))
+        if not found or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.2)
+
 
 def indented(code: str) -> str:
     return "    " + code.replace("\n", "\n    ")
@@ -60,6 +89,7 @@ def submissions(port: int) -> dict[str, dict[str, str] | str]:
         "infinite-loop": {"relu": RELU, "double": "while True:\n    pass\n" + DOUBLE},
         "memory-bomb": {"relu": RELU, "double": "hog = bytearray(40 * 1024**3)\n" + DOUBLE},
         "fork-bomb": {"relu": RELU, "double": FORK_BOMB + DOUBLE},
+        "outlives-the-kernel": {"relu": RELU, "double": OUTLIVES_THE_KERNEL + DOUBLE},
         "network-only-when-blocked": {"relu": RELU, "double": reach_network},
         # Math libraries get the cores shared among workers, matplotlib the font list.
         "kernel-environment": {"relu": RELU, "double": kernel_environment},
@@ -75,6 +105,7 @@ SANDBOX_EXPECTED = {
     "infinite-loop": (3, ["timeout: a cell ran past the per-cell limit"]),
     "memory-bomb": (3, ["memory: the memory limit was hit"]),
     "fork-bomb": (3, ["processes: the process limit was hit"]),
+    "outlives-the-kernel": (5, []),
     "network-only-when-blocked": (5, []),
     "kernel-environment": (5, []),
     "changed-locked-cell": (5, ["changed locked cell: test_double"]),
@@ -133,6 +164,7 @@ def test_sandbox_grades_every_submission_and_records_each_limit(
     assert broken.reasons[0].startswith("invalid notebook: tiny.ipynb")
     after = {p: p.read_bytes() for p in (tiny_course.root / "submitted").rglob("*") if p.is_file()}
     assert after == before, "grading must never modify a submission"
+    assert processes_with(DAEMON_MARK) == [], "a submission's process outlived its sandbox"
     record = graded["full-marks"]
     assert record.environment["device"] in {"cpu", "gpu"}
     assert record.environment["nbgrader"] and record.environment["python"]
