@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .PHONY: setup demo test lint check release solutions thresholds benchmark otter otter-parity \
-	image image-local docker-engine
+	image image-local docker-engine benchmark-docker
 
 $(INSTALLED): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -36,6 +36,10 @@ thresholds: $(INSTALLED)
 
 benchmark: $(INSTALLED)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/run.py
+
+# Grading per submission in containers against the sandbox (needs the engine and image).
+benchmark-docker: $(INSTALLED)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/docker_overhead.py
 
 otter: $(INSTALLED)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder export-otter --all

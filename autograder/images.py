@@ -12,16 +12,20 @@ grader's own copy over the image's (see :mod:`autograder.docker_backend`).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,9 +125,8 @@ def _fill_wheelhouse(folder: Path, python_version: str, say: Callable[[str], Non
         raise CourseError(f"pip could not collect the pinned stack:\n{tail}")
 
 
-def _context(
-    folder: Path, dockerfile: Path, python_version: str | None, say: Callable[[str], None]
-) -> None:
+def _context(folder: Path, dockerfile: Path) -> None:
+    """The build context: the Dockerfile and the package's source, nothing else."""
     source = folder / "source"
     source.mkdir()
     shutil.copy2(PROJECT_FILE, source / "pyproject.toml")
@@ -132,9 +135,29 @@ def _context(
         PACKAGE_DIR, source / "autograder", ignore=shutil.ignore_patterns("__pycache__")
     )
     shutil.copy2(dockerfile, folder / "Dockerfile")
-    (folder / "wheels").mkdir()
-    if python_version:
-        _fill_wheelhouse(folder / "wheels", python_version, say)
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def served(folder: Path) -> Iterator[str]:
+    """``folder`` served read-only on this machine's loopback while the block runs; its URL.
+
+    The build reaches it through ``--network host``: the wheels never become an image
+    layer, so neither a copy of them nor a second build stage is needed.
+    """
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def build(
@@ -153,30 +176,28 @@ def build(
     if not force and labels is not None and labels.get(FINGERPRINT_LABEL) == wanted:
         return BuiltImage(tag, image_size(tag), 0.0, reused=True)
     started = time.perf_counter()
+    arguments = ["build", "--force-rm", "--tag", tag, "--label", f"{FINGERPRINT_LABEL}={wanted}"]
+    arguments += ["--label", f"autograder.dockerfile={dockerfile.name}"]
+    arguments += ["--label", f"autograder.base={base}"]
+    if base:
+        arguments += ["--build-arg", f"BASE_IMAGE={base}"]
     with tempfile.TemporaryDirectory(prefix="autograder-image-") as folder:
-        # The GPU image installs CUDA builds from the package index, not this machine's.
-        python_version = None if gpu else base_python_version(base)
-        _context(Path(folder), dockerfile, python_version, say)
-        arguments = [
-            "build",
-            "--force-rm",
-            "--tag",
-            tag,
-            "--label",
-            f"{FINGERPRINT_LABEL}={wanted}",
-        ]
-        arguments += ["--label", f"autograder.dockerfile={dockerfile.name}"]
-        arguments += ["--label", f"autograder.base={base}"]
-        if base:
-            arguments += ["--build-arg", f"BASE_IMAGE={base}"]
-        say(f"building {tag} from {dockerfile.name}" + (f" on {base}" if base else ""))
-        result = subprocess.run(
-            ["docker", *arguments, folder],
-            env=_legacy_builder_environment(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        context, wheels = Path(folder) / "context", Path(folder) / "wheels"
+        context.mkdir()
+        wheels.mkdir()
+        _context(context, dockerfile)
+        if not gpu:  # the GPU image installs CUDA builds from the package index
+            _fill_wheelhouse(wheels, base_python_version(base), say)
+        with served(wheels) as url:
+            say(f"building {tag} from {dockerfile.name}" + (f" on {base}" if base else ""))
+            arguments += ["--network", "host", "--build-arg", f"WHEELS={url}", str(context)]
+            result = subprocess.run(
+                ["docker", *arguments],
+                env=_legacy_builder_environment(),
+                capture_output=True,
+                text=True,
+                check=False,
+            )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise CourseError(f"docker build of {tag} failed:\n{tail}")

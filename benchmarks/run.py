@@ -56,9 +56,9 @@ def submit(scratch: Course, assignment: str, student: str, name: str, notebook) 
     notebooks.write(notebook, scratch.root / "submitted" / student / assignment / name)
 
 
-def grade_batch(scratch: Course, assignment: str, workers: int):
-    """Wall seconds of ``autograder grade`` (sandbox) and its records."""
-    settings = load_settings(scratch, backend="sandbox", workers=workers)
+def grade_batch(scratch: Course, assignment: str, workers: int, backend: str = "sandbox"):
+    """Wall seconds of ``autograder grade`` and its records."""
+    settings = load_settings(scratch, backend=backend, workers=workers)
     grader = BatchGrader(scratch, settings, limits_from(scratch, settings))
     started = time.perf_counter()
     graded = grader.grade(assignment, force=True, say=lambda line: None)

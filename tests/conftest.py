@@ -19,6 +19,11 @@ REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "artifacts"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The docker tests last: ``.ci/run`` builds their image while the others run."""
+    items.sort(key=lambda item: item.path.name == "test_docker_backend.py")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _tools_on_path() -> None:
     ensure_tools_on_path()

@@ -2,7 +2,9 @@
 
 Needs a running engine and an up-to-date image (``autograder image build``); ``.ci/run``
 provides both and sets ``AUTOGRADER_REQUIRE_DOCKER=1``, under which a missing engine or
-image fails these tests instead of skipping them.
+image fails these tests instead of skipping them. It builds the image while the rest
+of the suite runs (these tests run last) and names in ``AUTOGRADER_IMAGE_BUILD`` the
+file that holds the build's exit status once it has finished.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,9 +61,26 @@ def _engine_problem() -> str | None:
     return None
 
 
+def _wait_for_build(status_file: Path, timeout_s: float = 1800) -> str | None:
+    """None once the build that writes ``status_file`` succeeded; else what went wrong."""
+    deadline = time.monotonic() + timeout_s
+    while not status_file.is_file() or not status_file.read_text().strip():
+        if time.monotonic() > deadline:
+            return f"the image build did not finish within {timeout_s:.0f} s"
+        time.sleep(5)
+    status = status_file.read_text().strip()
+    if status != "0":
+        log = status_file.with_suffix(".log")
+        tail = log.read_text()[-1500:] if log.is_file() else ""
+        return f"the image build failed (exit {status}):\n{tail}"
+    return None
+
+
 @pytest.fixture(scope="session")
 def docker_image() -> str:
-    problem = _engine_problem()
+    build = os.environ.get("AUTOGRADER_IMAGE_BUILD")
+    problem = _wait_for_build(Path(build)) if build else None
+    problem = problem or _engine_problem()
     if problem:
         if os.environ.get("AUTOGRADER_REQUIRE_DOCKER") == "1":
             pytest.fail(problem)
