@@ -189,3 +189,10 @@ def test_the_containers_of_a_killed_worker_are_removed(docker_image: str) -> Non
     assert started.returncode == 0, started.stderr
     assert remove_containers(WORKER_LABEL, "999999999") == 1
     assert grading_containers() == []
+
+
+def test_a_current_image_is_not_built_again(docker_image: str) -> None:
+    labels = images.image_labels(docker_image)
+    assert labels is not None
+    built = images.build(base=labels["autograder.base"], say=lambda line: None)
+    assert built.reused and built.tag == docker_image and built.size_bytes > 10**9
