@@ -115,7 +115,8 @@ def summary(assignment: str, graded_now: list[records.GradingRecord], skipped: i
 
 
 class Progress:
-    """A bar on a terminal, one line per submission otherwise; counts failures."""
+    """A bar on a terminal, one line per submission otherwise: done / total, submissions
+    flagged so far, and the time left at the pace so far."""
 
     def __init__(self, total: int, say: Callable[[str], None]) -> None:
         self.total, self.done, self.failures = total, 0, 0
@@ -146,10 +147,12 @@ class Progress:
             if record.reasons and record.status == "graded"
             else ""
         )
+        remaining = (self.total - self.done) * elapsed / self.done
         self.say(
             f"[{self.done}/{self.total}] {record.assignment} {record.student}: {outcome}{flags} "
             f"in {record.wall_seconds:.1f} s "
-            f"(elapsed {elapsed:.0f} s, flagged so far {self.failures})"
+            f"(elapsed {elapsed:.0f} s, about {remaining:.0f} s left, "
+            f"flagged so far {self.failures})"
         )
 
     def close(self) -> None:

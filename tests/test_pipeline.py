@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 import nbformat
+import pytest
 
-from autograder import notebooks, records
+from autograder import notebooks, pipeline, records
 from autograder.course import Course
 from autograder.gradebook_tests import digest, source_tests
 from autograder.nbgrader_course import NbgraderCourse
@@ -332,3 +333,21 @@ def test_code_that_rewrites_what_the_tests_call_earns_nothing(
     path.parent.mkdir(parents=True)
     notebooks.write(notebooks.with_replaced_cells(release, FORGED_VERDICTS), path)
     assert grade(tiny_course, "sandbox")["forger"].score == 0
+
+
+def test_progress_lines_say_done_total_flagged_and_time_left(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lines: list[str] = []
+    clock = iter([100.0, 110.0, 120.0])
+    monkeypatch.setattr(pipeline.time, "perf_counter", lambda: next(clock))
+    progress = pipeline.Progress(4, lines.append)
+    graded = records.GradingRecord("tiny", "ada", "graded", score=5, max_score=5, wall_seconds=9)
+    failed = records.GradingRecord("tiny", "bob", "error", reasons=["crash: the kernel died"])
+    progress.update(graded)
+    progress.update(failed)
+    assert lines == [
+        "[1/4] tiny ada: 5/5 in 9.0 s (elapsed 10 s, about 30 s left, flagged so far 0)",
+        "[2/4] tiny bob: ERROR (crash: the kernel died) in 0.0 s "
+        "(elapsed 20 s, about 20 s left, flagged so far 1)",
+    ]
