@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # bubblewrap: the grading sandbox; chromium: the browser tests; acl: private
-# feedback files in the JupyterHub deployment's exchange.
-system_packages=(bubblewrap chromium acl)
+# feedback files in the JupyterHub deployment's exchange; postgresql: a gradebook on
+# a database server, which the tests run against a throwaway server of their own.
+system_packages=(bubblewrap chromium acl postgresql)
 missing=()
 for package in "${system_packages[@]}"; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from postgres_server import PostgresServer, PostgresUnavailable
 
 from autograder import check, demo
 from autograder.course import Course
@@ -68,6 +71,24 @@ def listening_port() -> Iterator[int]:
     server.listen(16)
     yield server.getsockname()[1]
     server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (``postgres_server.py``), stopped and
+    removed at the end. Without one the tests skip, or fail where ``CI`` is set."""
+    try:
+        server = PostgresServer()
+        server.start()
+    except (PostgresUnavailable, OSError, subprocess.SubprocessError) as problem:
+        reason = f"no PostgreSQL server: {problem}"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def nbgrader_metadata(**fields: object) -> dict:
