@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from autograder import notebooks
+from autograder.cli_cluster import cluster_command
 from autograder.cli_image import image_command
 from autograder.cli_options import (
     all_option,
@@ -341,6 +342,7 @@ def thresholds_command(
 main.add_command(export_otter_command)
 main.add_command(otter_parity_command)
 main.add_command(image_command)
+main.add_command(cluster_command)
 
 if __name__ == "__main__":
     main()
