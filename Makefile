@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
 .PHONY: setup demo test lint check release solutions thresholds benchmark otter otter-parity \
-	image image-local docker-engine benchmark-docker
+	image image-local docker-engine benchmark-docker benchmark-scale
 
 $(INSTALLED): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -40,6 +40,12 @@ benchmark: $(INSTALLED)
 # Grading per submission in containers against the sandbox (needs the engine and image).
 benchmark-docker: $(INSTALLED)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/docker_overhead.py
+
+# A class of 200 + 200 + 20 students graded by nbgrader, 1 and 2 local workers and a
+# Dask cluster, and a model of a deadline burst (hours; needs root). SCALE_ARGS adds
+# options, e.g. SCALE_ARGS="--students 20 --write-results".
+benchmark-scale: $(INSTALLED)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python benchmarks/scale.py $(SCALE_ARGS)
 
 otter: $(INSTALLED)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/autograder export-otter --all

@@ -18,7 +18,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from run import grade_batch, scratch_course, solution_submission, submit
+from common import grade_batch, scratch_course, solution_submission, submit
 
 from autograder.course import Course
 from autograder.images import CPU_IMAGE, require_current_image

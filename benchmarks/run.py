@@ -17,62 +17,27 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from autograder import execution, fixtures, notebooks, release, solutions
+from common import (
+    grade_batch,
+    nbgrader_autograde,
+    plain_run,
+    scratch_course,
+    solution_submission,
+    submit,
+)
+
+from autograder import solutions
 from autograder.course import Course
-from autograder.nbgrader_course import NbgraderCourse, ensure_tools_on_path
-from autograder.pipeline import BatchGrader
-from autograder.settings import apply_kernel_environment, limits_from, load_settings
+from autograder.nbgrader_course import ensure_tools_on_path
+from autograder.settings import apply_kernel_environment
 
 NOTEBOOK_TARGET_S = 120
 COURSE_TARGET_S = 300
-
-
-def solution_submission(course: Course, assignment: str, workdir: Path):
-    released_dir = release.generate_release(course, assignment, workdir / "release-build")
-    name = course.source_notebook(assignment).name
-    released = notebooks.read(released_dir / name)
-    source = notebooks.read(course.source_notebook(assignment))
-    return name, fixtures.reference_submissions(released, source)[0].notebook
-
-
-def scratch_course(course: Course, assignment: str, root: Path) -> Course:
-    (root / "source").mkdir(parents=True)
-    shutil.copytree(course.source_dir / assignment, root / "source" / assignment)
-    shutil.copy(course.config_file, root)
-    scratch = Course(root)
-    NbgraderCourse.for_course(scratch).generate(assignment)
-    return scratch
-
-
-def submit(scratch: Course, assignment: str, student: str, name: str, notebook) -> None:
-    notebooks.write(notebook, scratch.root / "submitted" / student / assignment / name)
-
-
-def grade_batch(scratch: Course, assignment: str, workers: int, backend: str = "sandbox"):
-    """Wall seconds of ``autograder grade`` and its records."""
-    settings = load_settings(scratch, backend=backend, workers=workers)
-    grader = BatchGrader(scratch, settings, limits_from(scratch, settings))
-    started = time.perf_counter()
-    graded = grader.grade(assignment, force=True, say=lambda line: None)
-    seconds = time.perf_counter() - started
-    assert all(r.status == "graded" and not r.reasons for r in graded), [r.error for r in graded]
-    assert all(r.score == r.max_score for r in graded), [(r.score, r.max_score) for r in graded]
-    return seconds, graded
-
-
-def plain_run(course: Course, assignment: str, key, workdir: Path) -> float:
-    """Seconds nbclient takes to run ``key`` in a fresh copy of the assignment folder."""
-    shutil.rmtree(workdir, ignore_errors=True)
-    shutil.copytree(course.source_dir / assignment, workdir)
-    return execution.execute(key, workdir)
 
 
 def notebook_times(course: Course, assignments: list[str], repeats: int) -> None:
@@ -143,14 +108,9 @@ def throughput(course: Course, count: int, rounds: int) -> None:
         for index in range(count):
             submit(scratch, assignment, f"student-{index:02d}", name, notebook)
         for _ in range(rounds):
-            started = time.perf_counter()
-            subprocess.run(
-                ["nbgrader", "autograde", assignment, "--force"],
-                cwd=scratch.root,
-                check=True,
-                capture_output=True,
-            )
-            runs["nbgrader"].append(time.perf_counter() - started)
+            seconds, status = nbgrader_autograde(scratch, assignment)
+            assert status == 0, f"nbgrader autograde exited with {status}"
+            runs["nbgrader"].append(seconds)
             runs["1 worker"].append(grade_batch(scratch, assignment, workers=1)[0])
             runs["2 workers"].append(grade_batch(scratch, assignment, workers=2)[0])
     print("| run | wall per round (s) | median (s) | speed-up over nbgrader (median) |")
