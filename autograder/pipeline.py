@@ -1,9 +1,11 @@
 """Grade every submission of an assignment: isolated, in parallel, resumable.
 
-Each submission is graded by a worker (:mod:`autograder.worker`, run by
-:mod:`autograder.runners` on this machine or a Dask cluster) against a private
-copy of the SQLite gradebook; results are merged into the course gradebook
-one at a time under a lock. A submission whose record was made from its current
+Each submission is packed into a task that carries its files as data
+(:mod:`autograder.grading_task`) and graded by a worker (local processes or a Dask
+cluster, :mod:`autograder.runners`) in a private temporary course with a gradebook
+holding only the assignment; the graded folder comes back and the grades are merged
+into the course gradebook one at a time under a lock, so workers need no folder
+shared with the course. A submission whose record was made from its current
 files with the current tests, seed, limits and back end is skipped, so re-running
 after an interruption grades only what is missing, and after a fix of a test,
 everything that test scored.
@@ -21,20 +23,29 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from autograder import gradebook_tests, records
+from autograder import gradebook_tests, intake, notebooks, records
 from autograder.course import Course
 from autograder.course_lock import grading_lock
 from autograder.errors import CourseError
+from autograder.grading_task import (
+    GradingOutcome,
+    GradingTask,
+    assignment_files,
+    replace_folder,
+    submission_files,
+)
 from autograder.nbgrader_course import ensure_tools_on_path
-from autograder.runners import DaskRunner, ProcessRunner
+from autograder.runners import ClusterLost, DaskRunner, NoResult, ProcessRunner
 from autograder.seeding import submission_seed
 from autograder.settings import Autograder, Limits, course_db_url
 from autograder.worker import GradingRequest
 
 KILL_GRACE_SECONDS = 120
+# nbgrader's tables that hold students and what they submitted.
+_STUDENT_TABLES = ("grade", "comment", "submitted_notebook", "submitted_assignment", "student")
 
 
 def sqlite_path(db_url: str) -> Path | None:
@@ -226,24 +237,41 @@ class BatchGrader:
         say(plan_line(assignment, why))
         if pending:
             self._refuse_without_process_limit()
-            if self.settings.backend == "docker":
+            # Containers start where kernels run: here, unless a remote cluster grades.
+            if self.settings.backend == "docker" and self.scheduler in ("", "local"):
                 from autograder.images import require_current_image
 
                 require_current_image(self.settings.docker_image)
         progress = Progress(len(pending), say)
-        workers = max(1, self.settings.workers)
-        runner = DaskRunner(self.scheduler, workers) if self.scheduler else ProcessRunner()
+        runner = (
+            DaskRunner(self.scheduler, self.settings.workers)
+            if self.scheduler
+            else ProcessRunner(max(1, self.settings.workers))
+        )
         graded_now: list[records.GradingRecord] = []
+        lost: list[ClusterLost] = []
         try:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(self._grade_one, runner, assignment, s) for s in pending]
+            shared = self._shared_task_parts(assignment) if pending else None
+            with ThreadPoolExecutor(max_workers=runner.concurrency) as pool:
+                futures = [
+                    pool.submit(self._grade_one, runner, shared, student, lost)
+                    for student in pending
+                ]
                 for future in as_completed(futures):
-                    graded_now.append(future.result())
-                    progress.update(graded_now[-1])
+                    record = future.result()
+                    if record is not None:
+                        graded_now.append(record)
+                        progress.update(record)
         finally:
             progress.close()
             runner.close()
         say(summary(assignment, graded_now, skipped=len(students) - len(pending)))
+        if lost:
+            raise CourseError(
+                f"{lost[0]}: grading of {assignment} stopped with "
+                f"{len(pending) - len(graded_now)} of {len(pending)} submissions not graded; "
+                "everything graded is saved, and grading again grades only the rest"
+            )
         return [
             record
             for student in students
@@ -264,67 +292,129 @@ class BatchGrader:
         if problem is not None:
             raise CourseError(f"the sandbox back end cannot grade on this machine: {problem}")
 
-    def _grade_one(
-        self, runner: ProcessRunner | DaskRunner, assignment: str, student: str
-    ) -> records.GradingRecord:
-        # On a cluster the private gradebook must be where every worker can read it;
-        # here it goes to memory where there is a tmpfs, as nbgrader commits often.
-        scratch = self.course.root / ".grading-scratch" if self.scheduler else _memory_folder()
-        if scratch is not None:
-            scratch.mkdir(exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="autograder-worker-", dir=scratch) as tmp:
-            private_db = self._private_gradebook(Path(tmp))
-            request = GradingRequest(
-                course_root=str(self.course.root),
-                assignment=assignment,
-                student=student,
-                backend=self.settings.backend,
-                limits=asdict(self.limits),
-                seed=submission_seed(self.settings.seed, assignment, student),
-                db_url=private_db or self.db_url,
-                docker_image=self.settings.docker_image,
-                docker_gpus=self.settings.docker_gpus,
-            )
-            record = self._run(runner, request, Path(tmp))
-            with self.lock:
-                if record.status == "graded" and private_db:
-                    from autograder.gradebook_merge import merge_submission
+    def _shared_task_parts(self, assignment: str) -> GradingTask:
+        """What every task of the batch carries; each gets a copy with its student's parts."""
+        source = notebooks.read(self.course.source_notebook(assignment))
+        request = GradingRequest(
+            course_root="",  # set where the task is unpacked
+            assignment=assignment,
+            student="",
+            backend=self.settings.backend,
+            limits=asdict(self.limits),
+            seed=0,
+            # A server database is written by the workers; SQLite travels in the task.
+            db_url="" if sqlite_path(self.db_url) else self.db_url,
+            docker_image=self.settings.docker_image,
+            docker_gpus=self.settings.docker_gpus,
+            manual_items=[item.name for item in notebooks.items(source) if item.manual],
+        )
+        return GradingTask(
+            request=request,
+            files=assignment_files(self.course, assignment),
+            gradebook=self._gradebook_template(),
+        )
 
-                    merge_submission(private_db, self.db_url, assignment, student)
+    def _grade_one(
+        self,
+        runner: ProcessRunner | DaskRunner,
+        shared: GradingTask,
+        student: str,
+        lost: list[ClusterLost],
+    ) -> records.GradingRecord | None:
+        """Grade one submission and save its results; None once the cluster is lost."""
+        if lost:
+            return None
+        assignment = shared.request.assignment
+        submission = self.course.root / "submitted" / student / assignment
+        submission_sha256 = records.folder_sha256(submission)
+        # In memory where there is a tmpfs: the task's files are written and read back.
+        with tempfile.TemporaryDirectory(prefix="autograder-task-", dir=_memory_folder()) as tmp:
+            folder = Path(tmp)
+            try:
+                intake.require_plain_folder(submission, self.course.root / "submitted")
+                dropped = intake.checked_copy(submission, folder / "submission")
+            except intake.UnsafeFolder as error:
+                record = self._error_record(assignment, student, f"invalid submission: {error}")
+                outcome = None
+            else:
+                seed = submission_seed(self.settings.seed, assignment, student)
+                task = replace(
+                    shared,
+                    request=replace(shared.request, student=student, seed=seed),
+                    files={
+                        **shared.files,
+                        **submission_files(assignment, student, folder / "submission"),
+                    },
+                    dropped=dropped,
+                )
+                try:
+                    record, outcome = self._run(runner, task, folder)
+                except ClusterLost as error:
+                    lost.append(error)
+                    return None
+            record.submission_sha256 = submission_sha256
+            with self.lock:
+                if outcome is not None and record.status == "graded":
+                    self._keep_results(record, outcome, folder)
                 records.save(self.course, record)
         return record
 
-    def _private_gradebook(self, folder: Path) -> str | None:
-        """A copy of the SQLite gradebook for one worker; None for server databases."""
+    def _keep_results(
+        self, record: records.GradingRecord, outcome: GradingOutcome, folder: Path
+    ) -> None:
+        """The graded folder into ``autograded/``, the grades into the course gradebook."""
+        replace_folder(
+            self.course.root / "autograded" / record.student / record.assignment,
+            outcome.autograded,
+        )
+        if outcome.gradebook:
+            from autograder.gradebook_merge import merge_submission
+
+            private = folder / "graded-gradebook.db"
+            private.write_bytes(outcome.gradebook)
+            merge_submission(f"sqlite:///{private}", self.db_url, record.assignment, record.student)
+
+    def _gradebook_template(self) -> bytes:
+        """The course's SQLite gradebook with no student in it; empty for a server database.
+
+        Every task carries it: a worker sees the assignment's cells and tests, and no
+        other student's grades.
+        """
         path = sqlite_path(self.db_url)
         if path is None:
-            return None
-        # SQLite's backup API: a consistent copy even while formgrader writes.
-        with (
-            self.lock,
-            closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as source,
-            closing(sqlite3.connect(folder / "gradebook.db")) as copy,
-        ):
-            source.backup(copy)
-        return f"sqlite:///{folder / 'gradebook.db'}"
+            return b""
+        with tempfile.TemporaryDirectory(prefix="autograder-template-") as tmp:
+            copy_path = Path(tmp) / "gradebook.db"
+            # SQLite's backup API: a consistent copy even while formgrader writes.
+            with (
+                closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as source,
+                closing(sqlite3.connect(copy_path)) as copy,
+            ):
+                source.backup(copy)
+                copy.executescript(
+                    "".join(f"DELETE FROM {table};" for table in _STUDENT_TABLES) + "VACUUM;"
+                )
+            return copy_path.read_bytes()
 
     def _run(
-        self, runner: ProcessRunner | DaskRunner, request: GradingRequest, folder: Path
-    ) -> records.GradingRecord:
+        self, runner: ProcessRunner | DaskRunner, task: GradingTask, folder: Path
+    ) -> tuple[records.GradingRecord, GradingOutcome | None]:
         limit = self.limits.submission_timeout + KILL_GRACE_SECONDS
         started = time.perf_counter()
-        record = runner.run(request, folder, limit)
-        if record is not None:
-            return record
+        request = task.request
+        try:
+            outcome = runner.run(task, folder, limit)
+        except NoResult as failure:
+            record = self._error_record(
+                request.assignment, request.student, f"crash: {failure.reason}"
+            )
+            record.wall_seconds = round(time.perf_counter() - started, 2)
+            record.backend, record.error = request.backend, failure.log
+            return record, None
+        return records.GradingRecord(**outcome.record), outcome
+
+    @staticmethod
+    def _error_record(assignment: str, student: str, reason: str) -> records.GradingRecord:
         return records.GradingRecord(
-            assignment=request.assignment,
-            student=request.student,
-            status="error",
-            wall_seconds=round(time.perf_counter() - started, 2),
-            reasons=[f"crash: the grading worker stopped without a result within {limit} s"],
-            error=runner.failure_log(),
-            backend=request.backend,
-            submission_sha256=records.folder_sha256(
-                self.course.root / "submitted" / request.student / request.assignment
-            ),
+            assignment=assignment, student=student, status="error", error=reason, reasons=[reason]
         )

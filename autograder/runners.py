@@ -1,13 +1,14 @@
-"""Where grading requests run: long-lived local worker processes, or a Dask cluster.
+"""Where grading tasks run: long-lived local worker processes, or a Dask cluster.
 
-Both take a :class:`GradingRequest` and give back a record, or ``None`` when no
-result came within the hard limit (the batch then records an error and goes on).
+Both take a :class:`GradingTask` and give back its :class:`GradingOutcome`, or raise
+:class:`NoResult` with the reason when none came (the batch then records an error
+and goes on). Losing the Dask scheduler raises :class:`ClusterLost`: the batch stops,
+and a re-run grades what is missing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import signal
@@ -15,39 +16,58 @@ import subprocess
 import sys
 import tempfile
 import threading
-from dataclasses import asdict
+import uuid
 from pathlib import Path
 
 import autograder
-from autograder import records
-from autograder.worker import GradingRequest
+from autograder.errors import CourseError
+from autograder.grading_task import (
+    GradingOutcome,
+    GradingTask,
+    outcome_from_json,
+    run_task,
+    task_to_json,
+)
+
+# How long a batch waits for a cluster with no worker before it stops.
+WORKERS_WAIT_SECONDS = 60
+
+
+class NoResult(Exception):
+    """No outcome came for a task: the reason for the record, and a log to go with it."""
+
+    def __init__(self, reason: str, log: str = "") -> None:
+        super().__init__(reason)
+        self.reason, self.log = reason, log
+
+
+class ClusterLost(CourseError):
+    """The Dask scheduler went away: no further task can run in this batch."""
 
 
 class ProcessRunner:
     """One long-lived ``autograder.worker`` process per grading thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, workers: int) -> None:
+        self.concurrency = workers
         self.local = threading.local()
         self.lock = threading.Lock()
         self.workers: list[WorkerProcess] = []
 
-    def run(
-        self, request: GradingRequest, folder: Path, limit: float
-    ) -> records.GradingRecord | None:
-        request_file, record_file = folder / "request.json", folder / "record.json"
-        request_file.write_text(json.dumps(asdict(request)))
+    def run(self, task: GradingTask, folder: Path, limit: float) -> GradingOutcome:
+        task_file, outcome_file = folder / "task.json", folder / "outcome.json"
+        task_file.write_text(task_to_json(task))
         worker = self._worker()
-        if worker.grade(request_file, record_file, limit) and record_file.is_file():
-            return records.GradingRecord.from_json(record_file.read_text())
-        if request.backend == "docker" and worker.killed_pid is not None:
+        if worker.grade(task_file, outcome_file, limit) and outcome_file.is_file():
+            return outcome_from_json(outcome_file.read_text())
+        if task.request.backend == "docker" and worker.killed_pid is not None:
             # A killed worker's kernel containers outlive their docker clients.
             from autograder.docker_backend import WORKER_LABEL, remove_containers
 
             remove_containers(WORKER_LABEL, str(worker.killed_pid))
-        return None
-
-    def failure_log(self) -> str:
-        return self._worker().log_tail()
+        raise NoResult(
+            f"the grading worker stopped without a result within {limit:g} s", worker.log_tail()
+        )
 
     def _worker(self) -> WorkerProcess:
         worker = getattr(self.local, "worker", None)
@@ -64,45 +84,88 @@ class ProcessRunner:
 
 
 class DaskRunner:
-    """Requests run on a Dask cluster whose workers share the course folder.
+    """Tasks run on a Dask cluster: ``local`` (a LocalCluster of ``workers`` processes)
+    or a scheduler's address.
 
-    Workers must run one task at a time (``--nthreads 1``): grading sets
-    environment variables for the kernel it starts.
+    Workers share no folder with the course, and must run one task at a time
+    (``--nthreads 1``): grading sets environment variables for the kernel it starts.
+    A task whose worker dies is retried by the scheduler on another worker, up to
+    its ``distributed.scheduler.allowed-failures``, then recorded as an error.
     """
 
     def __init__(self, scheduler: str, workers: int) -> None:
         from dask.distributed import Client, LocalCluster
 
         self.cluster = None
+        self.scheduler = scheduler
         if scheduler == "local":
             self.cluster = LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
             )
             self.client = Client(self.cluster)
         else:
-            self.client = Client(scheduler)
-
-    def run(
-        self, request: GradingRequest, folder: Path, limit: float
-    ) -> records.GradingRecord | None:
-        from dask.distributed import TimeoutError as DaskTimeoutError
-
-        from autograder.worker import grade_request
-
-        future = self.client.submit(grade_request, asdict(request), pure=False)
+            try:
+                self.client = Client(scheduler, timeout=WORKERS_WAIT_SECONDS)
+            except OSError as error:
+                raise ClusterLost(f"no Dask scheduler answers at {scheduler}: {error}") from error
         try:
-            return records.GradingRecord(**future.result(timeout=limit))
-        except DaskTimeoutError:
-            future.cancel()
-            return None
+            self.client.wait_for_workers(1, timeout=WORKERS_WAIT_SECONDS)
+        except TimeoutError as error:
+            self.close()
+            raise ClusterLost(
+                f"the Dask scheduler at {scheduler} has had no worker for "
+                f"{WORKERS_WAIT_SECONDS} s: start workers, then grade again"
+            ) from error
+        self.allowed_failures = int(
+            self.client.run_on_scheduler(_allowed_failures)  # type: ignore[arg-type]
+        )
+        # One task per worker thread at a time: a task never waits in a queue, so
+        # its limit counts grading only.
+        self.concurrency = max(workers, sum(self.client.nthreads().values()))
 
-    def failure_log(self) -> str:
-        return "no result from the Dask cluster within the limit"
+    def run(self, task: GradingTask, folder: Path, limit: float) -> GradingOutcome:
+        from dask.distributed import TimeoutError as DaskTimeoutError
+        from distributed.client import FutureCancelledError
+        from distributed.scheduler import KilledWorker
+
+        request = task.request
+        key = f"grade-{request.assignment}-{request.student}-{uuid.uuid4().hex[:8]}"
+        try:
+            future = self.client.submit(run_task, task, key=key, pure=False, retries=0)
+        except Exception as error:
+            raise self._lost(error) from error
+        # A worker that dies mid-task makes the scheduler start the task again.
+        attempts = self.allowed_failures + 1
+        try:
+            return future.result(timeout=limit * attempts)
+        except DaskTimeoutError as error:
+            future.cancel()
+            raise NoResult(
+                f"no result from the Dask cluster within {limit * attempts:g} s"
+            ) from error
+        except KilledWorker as error:
+            raise NoResult(
+                f"the Dask workers grading it died {attempts} times (the scheduler's "
+                f"allowed-failures is {self.allowed_failures})",
+                str(error),
+            ) from error
+        except FutureCancelledError as error:
+            raise self._lost(error) from error
+
+    def _lost(self, error: BaseException) -> ClusterLost:
+        return ClusterLost(
+            f"the connection to the Dask scheduler at {self.scheduler} was lost ({error})"
+        )
 
     def close(self) -> None:
-        self.client.close()
+        with contextlib.suppress(Exception):
+            self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+
+
+def _allowed_failures(dask_scheduler) -> int:
+    return dask_scheduler.allowed_failures
 
 
 class WorkerProcess:
@@ -130,17 +193,17 @@ class WorkerProcess:
             start_new_session=True,
         )
 
-    def grade(self, request_file: Path, record_file: Path, limit: float) -> bool:
+    def grade(self, task_file: Path, outcome_file: Path, limit: float) -> bool:
         """Ask for one grading; False when the worker died or ran past ``limit``."""
         self.killed_pid = None
         if self.process is None or self.process.poll() is not None:
             self.process = self._start()
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write(f"{request_file}\t{record_file}\n")
+        self.process.stdin.write(f"{task_file}\t{outcome_file}\n")
         self.process.stdin.flush()
         ready, _, _ = select.select([self.process.stdout], [], [], limit)
         reply = self.process.stdout.readline() if ready else ""
-        if reply.strip() == f"done\t{record_file}":
+        if reply.strip() == f"done\t{outcome_file}":
             return True
         self._kill()
         return False

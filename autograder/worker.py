@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.utils import compute_checksum
@@ -48,7 +48,8 @@ IPC_FOLDER_MB = 1
 
 @dataclass
 class GradingRequest:
-    """Everything a worker needs, passed as JSON."""
+    """What to grade and how; it travels inside a :class:`~autograder.grading_task.GradingTask`,
+    and ``course_root`` is where the worker unpacked the task."""
 
     course_root: str
     assignment: str
@@ -59,6 +60,8 @@ class GradingRequest:
     db_url: str
     docker_image: str = ""
     docker_gpus: bool = False
+    # Items a TA scores by hand: not part of the automatic score.
+    manual_items: list[str] = field(default_factory=list)
 
 
 def _write_kernelspec(jupyter_dir: Path, argv: list[str]) -> None:
@@ -270,8 +273,7 @@ def grade(request: GradingRequest) -> records.GradingRecord:
     found = _reasons_from_outputs(workdir) + limits_hit
     record.reasons += list(dict.fromkeys(found))
 
-    source = notebooks.read(course.source_notebook(request.assignment))
-    manual = {item.name for item in notebooks.items(source) if item.manual}
+    manual = set(request.manual_items)
     record.items = item_scores(request.db_url, request.assignment, request.student)
     for name, item in record.items.items():
         item["manual"] = name in manual
@@ -300,25 +302,22 @@ def grade_safely(request: GradingRequest) -> records.GradingRecord:
         )
 
 
-def grade_request(request: dict) -> dict:
-    """The cluster entry point: a request and a record as plain dictionaries."""
-    return asdict(grade_safely(GradingRequest(**request)))
-
-
 def serve() -> None:
-    """Grade requests read from stdin, one ``<request file>\t<record file>`` per line.
+    """Grade tasks read from stdin, one ``<task file>\t<outcome file>`` per line.
 
     A long-lived worker pays for its imports once. Kernels inherit this process's
     standard output, so replies go to a private copy of it and fd 1 is pointed at
     stderr, where nothing a kernel writes can be taken for a reply.
     """
+    from autograder.grading_task import outcome_to_json, run_task, task_from_json
+
     replies = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     for line in sys.stdin:
-        request_file, record_file = line.rstrip("\n").split("\t")
-        request = GradingRequest(**json.loads(Path(request_file).read_text()))
-        Path(record_file).write_text(json.dumps(asdict(grade_safely(request))))
-        replies.write(f"done\t{record_file}\n")
+        task_file, outcome_file = line.rstrip("\n").split("\t")
+        outcome = run_task(task_from_json(Path(task_file).read_text()))
+        Path(outcome_file).write_text(outcome_to_json(outcome))
+        replies.write(f"done\t{outcome_file}\n")
 
 
 if __name__ == "__main__":
