@@ -55,6 +55,36 @@ def remove_containers(label: str, value: str) -> int:
     return len(ids)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphaned_containers() -> int:
+    """Remove the containers whose grading worker process is gone; returns how many.
+
+    A worker killed by a cluster (a Dask nanny restarts it) cannot remove its own
+    containers: the next worker on the machine does, before it starts a kernel.
+    """
+    listed = _docker(
+        "ps", "--all", "--filter", f"label={WORKER_LABEL}",
+        "--format", f'{{{{.ID}}}} {{{{.Label "{WORKER_LABEL}"}}}}',
+    )  # fmt: skip
+    orphans = [
+        container
+        for container, _, worker in (line.partition(" ") for line in listed.stdout.splitlines())
+        if worker.strip().isdigit() and not _alive(int(worker))
+    ]
+    if orphans:
+        _docker("rm", "--force", *orphans)
+    return len(orphans)
+
+
 class DockerBackend(Backend):
     """A container of the grading image (``autograder/container/``); needs a Docker engine.
 
@@ -91,6 +121,7 @@ class DockerBackend(Backend):
         environment: dict[str, str],
         data_dir: Path | None = None,
     ) -> list[str]:
+        remove_orphaned_containers()
         scratch = f"size={limits.scratch_mb}m,mode=1777"
         argv = [
             "docker", "run",

@@ -22,7 +22,12 @@ from test_pipeline import DAEMON_MARK, DOUBLE, RELU, SANDBOX_EXPECTED, prepare, 
 from autograder import demo, images, notebooks
 from autograder.check import check_assignment
 from autograder.course import Course
-from autograder.docker_backend import RUN_LABEL, WORKER_LABEL, remove_containers
+from autograder.docker_backend import (
+    RUN_LABEL,
+    WORKER_LABEL,
+    remove_containers,
+    remove_orphaned_containers,
+)
 from autograder.errors import CourseError
 from autograder.pipeline import BatchGrader
 from autograder.settings import limits_from, load_settings
@@ -180,14 +185,25 @@ def test_grading_refuses_an_image_built_from_other_sources(docker_image: str) ->
 
 
 def test_the_containers_of_a_killed_worker_are_removed(docker_image: str) -> None:
-    started = subprocess.run(
-        ["docker", "run", "--detach", "--label", f"{WORKER_LABEL}=999999999",
-         "--label", f"{RUN_LABEL}=orphan", "--network", "none", docker_image, "sleep", "600"],
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
-    assert started.returncode == 0, started.stderr
+    def start(worker: int, run: str) -> None:
+        started = subprocess.run(
+            ["docker", "run", "--detach", "--label", f"{WORKER_LABEL}={worker}",
+             "--label", f"{RUN_LABEL}={run}", "--network", "none", docker_image, "sleep", "600"],
+            capture_output=True,
+            text=True,
+        )  # fmt: skip
+        assert started.returncode == 0, started.stderr
+
+    start(999999999, "orphan")
     assert remove_containers(WORKER_LABEL, "999999999") == 1
+    assert grading_containers() == []
+    # A worker killed where no runner watches it (a Dask nanny restarts it): the next
+    # worker removes its containers, and leaves those of living workers alone.
+    start(999999999, "orphan")
+    start(os.getpid(), "living")
+    assert remove_orphaned_containers() == 1
+    assert len(grading_containers()) == 1
+    assert remove_containers(WORKER_LABEL, str(os.getpid())) == 1
     assert grading_containers() == []
 
 
