@@ -16,10 +16,11 @@ import json
 import os
 import shutil
 import tempfile
+import traceback
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
-from autograder import intake
+from autograder import intake, records
 from autograder.course import CONFIG_NAME, Course
 from autograder.worker import GradingRequest, grade_safely
 
@@ -105,7 +106,25 @@ def submission_files(assignment: str, student: str, checked_copy: Path) -> dict[
 
 
 def run_task(task: GradingTask) -> GradingOutcome:
-    """Grade ``task`` in a private temporary course; what every worker runs."""
+    """Grade ``task`` in a private temporary course; what every worker runs.
+
+    Never raises: a task that cannot even be unpacked gives an error record.
+    """
+    request = task.request
+    try:
+        return _unpacked_and_graded(task)
+    except Exception:
+        record = records.GradingRecord(
+            assignment=request.assignment,
+            student=request.student,
+            status="error",
+            error=traceback.format_exc(),
+            reasons=["crash: the grading task could not be unpacked on its worker"],
+        )
+        return GradingOutcome(record=asdict(record), autograded={})
+
+
+def _unpacked_and_graded(task: GradingTask) -> GradingOutcome:
     request = task.request
     with tempfile.TemporaryDirectory(prefix="autograder-task-") as tmp:
         root = Path(tmp) / "course"

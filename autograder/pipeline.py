@@ -411,7 +411,14 @@ class BatchGrader:
             record.wall_seconds = round(time.perf_counter() - started, 2)
             record.backend, record.error = request.backend, failure.log
             return record, None
-        return records.GradingRecord(**outcome.record), outcome
+        try:
+            return records.GradingRecord(**outcome.record), outcome
+        except TypeError as error:
+            reason = (
+                "crash: the worker's record does not fit this grader: install the same "
+                f"version of the package on the workers ({error})"
+            )
+            return self._error_record(request.assignment, request.student, reason), None
 
     @staticmethod
     def _error_record(assignment: str, student: str, reason: str) -> records.GradingRecord:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 import uuid
 from pathlib import Path
 
@@ -151,6 +152,11 @@ class DaskRunner:
             ) from error
         except FutureCancelledError as error:
             raise self._lost(error) from error
+        except Exception as error:  # the task itself failed on its worker
+            raise NoResult(
+                f"the grading task failed on its Dask worker: {error!r}",
+                "".join(traceback.format_exception(error)),
+            ) from error
 
     def _lost(self, error: BaseException) -> ClusterLost:
         return ClusterLost(

@@ -16,6 +16,7 @@ from autograder.grading_task import (
     outcome_from_json,
     outcome_to_json,
     replace_folder,
+    run_task,
     task_from_json,
     task_to_json,
     write_files,
@@ -90,3 +91,14 @@ def test_a_task_carries_no_answer_key_and_no_other_students_grades(
         assert count("SELECT COUNT(*) FROM student").fetchone() == (0,)
         assert count("SELECT COUNT(*) FROM grade").fetchone() == (0,)
         assert count("SELECT COUNT(*) FROM grade_cells").fetchone()[0] == 3
+
+
+def test_a_task_that_cannot_be_unpacked_gives_an_error_record() -> None:
+    request = GradingRequest("", "tiny", "someone", "sandbox", {}, 0, "")
+    outcome = run_task(GradingTask(request, {"../outside.txt": b"x"}))
+    assert outcome.record["status"] == "error"
+    assert outcome.record["reasons"] == [
+        "crash: the grading task could not be unpacked on its worker"
+    ]
+    assert "may not write to '../outside.txt'" in outcome.record["error"]
+    assert outcome.autograded == {}
