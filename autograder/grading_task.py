@@ -130,6 +130,9 @@ def _unpacked_and_graded(task: GradingTask) -> GradingOutcome:
         root = Path(tmp) / "course"
         root.mkdir()
         write_files(root, task.files)
+        # A submission whose every file was dropped is still a (now empty) submission.
+        submission = f"submitted/{request.student}/{request.assignment}"
+        root.joinpath(*_checked_relative(submission).parts).mkdir(parents=True, exist_ok=True)
         database = Path(tmp) / GRADEBOOK_NAME
         db_url = request.db_url
         if task.gradebook:
