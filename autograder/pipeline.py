@@ -40,17 +40,12 @@ from autograder.grading_task import (
 from autograder.nbgrader_course import ensure_tools_on_path
 from autograder.runners import ClusterLost, DaskRunner, NoResult, ProcessRunner
 from autograder.seeding import submission_seed
-from autograder.settings import Autograder, Limits, course_db_url
+from autograder.settings import Autograder, Limits, course_db_url, sqlite_path
 from autograder.worker import GradingRequest
 
 KILL_GRACE_SECONDS = 120
 # nbgrader's tables that hold students and what they submitted.
 _STUDENT_TABLES = ("grade", "comment", "submitted_notebook", "submitted_assignment", "student")
-
-
-def sqlite_path(db_url: str) -> Path | None:
-    prefix = "sqlite:///"
-    return Path(db_url[len(prefix) :].split("?")[0]) if db_url.startswith(prefix) else None
 
 
 def submitted_students(course: Course, assignment: str) -> list[str]:

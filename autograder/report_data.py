@@ -11,13 +11,12 @@ from __future__ import annotations
 import os
 import statistics
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import quote
 
 from autograder import notebooks, records
 from autograder.course import Course
 from autograder.errors import CourseError
-from autograder.settings import course_db_url
+from autograder.settings import course_db_url, sqlite_path
 
 REPORTS_DIR = "reports"
 SUBMISSIONS_DIR = "submissions"
@@ -318,11 +317,6 @@ def report_items(course: Course, assignment: str, found: list[records.GradingRec
     return list(items.values())
 
 
-def _sqlite_file(db_url: str) -> Path | None:
-    prefix = "sqlite:///"
-    return Path(db_url[len(prefix) :].split("?")[0]) if db_url.startswith(prefix) else None
-
-
 @dataclass
 class GradebookView:
     """What the gradebook knows of one assignment: its students, and per submission
@@ -337,7 +331,7 @@ def read_gradebook(course: Course, assignment: str) -> GradebookView:
     """Students and grades of ``assignment``, in one query (a report of 200 students
     stays fast); a course without a gradebook file has none."""
     db_url = course_db_url(course)
-    path = _sqlite_file(db_url)
+    path = sqlite_path(db_url)
     if path is not None and not path.is_file():
         return GradebookView(False, set(), {})
     from nbgrader.api import (

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import select
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import traceback
 import uuid
 from pathlib import Path
@@ -47,36 +47,35 @@ class ClusterLost(CourseError):
 
 
 class ProcessRunner:
-    """One long-lived ``autograder.worker`` process per grading thread."""
+    """``workers`` long-lived ``autograder.worker`` processes, each grading one task at a time.
+
+    Twice as many tasks as workers are under way: one is packed, or merged, while the
+    workers grade, so a worker never waits for the grading side between submissions.
+    """
 
     def __init__(self, workers: int) -> None:
-        self.concurrency = workers
-        self.local = threading.local()
-        self.lock = threading.Lock()
-        self.workers: list[WorkerProcess] = []
+        self.concurrency = 2 * workers
+        self.workers = [WorkerProcess() for _ in range(workers)]
+        self.idle: queue.SimpleQueue[WorkerProcess] = queue.SimpleQueue()
+        for worker in self.workers:
+            self.idle.put(worker)
 
     def run(self, task: GradingTask, folder: Path, limit: float) -> GradingOutcome:
         task_file, outcome_file = folder / "task.json", folder / "outcome.json"
         task_file.write_text(task_to_json(task))
-        worker = self._worker()
-        if worker.grade(task_file, outcome_file, limit) and outcome_file.is_file():
-            return outcome_from_json(outcome_file.read_text())
-        if task.request.backend == "docker" and worker.killed_pid is not None:
+        worker = self.idle.get()
+        try:
+            if worker.grade(task_file, outcome_file, limit) and outcome_file.is_file():
+                return outcome_from_json(outcome_file.read_text())
+            killed, log = worker.killed_pid, worker.log_tail()
+        finally:
+            self.idle.put(worker)
+        if task.request.backend == "docker" and killed is not None:
             # A killed worker's kernel containers outlive their docker clients.
             from autograder.docker_backend import WORKER_LABEL, remove_containers
 
-            remove_containers(WORKER_LABEL, str(worker.killed_pid))
-        raise NoResult(
-            f"the grading worker stopped without a result within {limit:g} s", worker.log_tail()
-        )
-
-    def _worker(self) -> WorkerProcess:
-        worker = getattr(self.local, "worker", None)
-        if worker is None:
-            worker = self.local.worker = WorkerProcess()
-            with self.lock:
-                self.workers.append(worker)
-        return worker
+            remove_containers(WORKER_LABEL, str(killed))
+        raise NoResult(f"the grading worker stopped without a result within {limit:g} s", log)
 
     def close(self) -> None:
         for worker in self.workers:
@@ -120,9 +119,9 @@ class DaskRunner:
         self.allowed_failures = int(
             self.client.run_on_scheduler(_allowed_failures)  # type: ignore[arg-type]
         )
-        # One task per worker thread at a time: a task never waits in a queue, so
-        # its limit counts grading only.
-        self.concurrency = max(workers, sum(self.client.nthreads().values()))
+        # Twice as many tasks as worker threads: each worker finds its next task
+        # waiting, so at most one wait for another task adds to a task's limit.
+        self.concurrency = 2 * max(workers, sum(self.client.nthreads().values()))
 
     def run(self, task: GradingTask, folder: Path, limit: float) -> GradingOutcome:
         from dask.distributed import TimeoutError as DaskTimeoutError
@@ -135,15 +134,15 @@ class DaskRunner:
             future = self.client.submit(run_task, task, key=key, pure=False, retries=0)
         except Exception as error:
             raise self._lost(error) from error
-        # A worker that dies mid-task makes the scheduler start the task again.
+        # A worker that dies mid-task makes the scheduler start the task again; and
+        # the task may first wait for the one its worker is grading.
         attempts = self.allowed_failures + 1
+        waited = limit * (attempts + 1)
         try:
-            return future.result(timeout=limit * attempts)
+            return future.result(timeout=waited)
         except DaskTimeoutError as error:
             future.cancel()
-            raise NoResult(
-                f"no result from the Dask cluster within {limit * attempts:g} s"
-            ) from error
+            raise NoResult(f"no result from the Dask cluster within {waited:g} s") from error
         except KilledWorker as error:
             raise NoResult(
                 f"the Dask workers grading it died {attempts} times (the scheduler's "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from traitlets import Bool, Enum, Integer, Unicode
 from traitlets.config import Config, Configurable
@@ -100,6 +101,12 @@ def load_config(course: Course) -> Config:
 def course_db_url(course: Course) -> str:
     """The gradebook's SQLAlchemy URL, from the course's configuration."""
     return str(load_config(course).CourseDirectory.db_url)
+
+
+def sqlite_path(db_url: str) -> Path | None:
+    """The file of a SQLite gradebook URL; None for a server database."""
+    prefix = "sqlite:///"
+    return Path(db_url[len(prefix) :].split("?")[0]) if db_url.startswith(prefix) else None
 
 
 def load_settings(course: Course, **overrides: object) -> Autograder:

@@ -6,6 +6,7 @@ from this folder, so ``from common import ...``).
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -78,16 +79,25 @@ def grade_batch(
     return seconds, graded
 
 
-def nbgrader_autograde(scratch: Course, assignment: str) -> tuple[float, int]:
-    """Wall seconds and exit status of plain sequential ``nbgrader autograde --force``."""
+def nbgrader_autograde(scratch: Course, assignment: str) -> tuple[float, int, list[str]]:
+    """Wall seconds, exit status and failed students of plain ``nbgrader autograde --force``.
+
+    nbgrader exits 1 when any submission failed; its log names them.
+    """
     started = time.perf_counter()
     done = subprocess.run(
         ["nbgrader", "autograde", assignment, "--force"],
         cwd=scratch.root,
         check=False,
         capture_output=True,
+        text=True,
     )
-    return time.perf_counter() - started, done.returncode
+    seconds = time.perf_counter() - started
+    failed = re.findall(
+        r"There was an error processing assignment '[^']*' for student '([^']+)'",
+        done.stdout + done.stderr,
+    )
+    return seconds, done.returncode, sorted(set(failed))
 
 
 def plain_run(course: Course, assignment: str, key: NotebookNode, workdir: Path) -> float:

@@ -108,8 +108,8 @@ def throughput(course: Course, count: int, rounds: int) -> None:
         for index in range(count):
             submit(scratch, assignment, f"student-{index:02d}", name, notebook)
         for _ in range(rounds):
-            seconds, status = nbgrader_autograde(scratch, assignment)
-            assert status == 0, f"nbgrader autograde exited with {status}"
+            seconds, status, failed = nbgrader_autograde(scratch, assignment)
+            assert status == 0, f"nbgrader autograde exited with {status}; failed: {failed}"
             runs["nbgrader"].append(seconds)
             runs["1 worker"].append(grade_batch(scratch, assignment, workers=1)[0])
             runs["2 workers"].append(grade_batch(scratch, assignment, workers=2)[0])

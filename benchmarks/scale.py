@@ -511,10 +511,15 @@ def main() -> None:
             say(f"  mix: {mixes[assignment]}")
             for label, workers in configurations:
                 if label == NBGRADER:
-                    seconds, status = nbgrader_autograde(scratch, assignment)
+                    seconds, status, failed = nbgrader_autograde(scratch, assignment)
                     m = Measurement(assignment, label, 1, len(students), seconds)
                     if status != 0:
-                        m.problem = f"nbgrader autograde exited with {status}"
+                        kinds = Counter(student.split("-", 1)[1] for student in failed)
+                        m.problem = (
+                            f"nbgrader autograde exited with {status}; its log names "
+                            f"{len(failed)} failed submissions: "
+                            + ", ".join(f"{n} x {kind}" for kind, n in sorted(kinds.items()))
+                        )
                 elif label.startswith("Dask"):
                     m = measure_cluster(scratch, assignment, workers, hidden, say)
                 else:

@@ -109,12 +109,17 @@ def in_background(target, *args) -> tuple[threading.Thread, list]:
 
 
 def worker_running(cluster: DaskProcesses, student: str, timeout: float = 60) -> tuple[str, int]:
-    """The address and process id of the worker grading ``student`` right now."""
+    """The address and process id of the worker grading ``student`` right now (not one
+    that merely holds the task in its queue)."""
     deadline = time.monotonic() + timeout
     with cluster.client() as client:
         while time.monotonic() < deadline:
-            for address, keys in client.processing().items():
-                if any(f"-{student}-" in str(key) for key in keys):
+            # A lambda travels by value: the workers cannot import this module.
+            executing = client.run(
+                lambda dask_worker: [str(task.key) for task in dask_worker.state.executing]
+            )
+            for address, keys in executing.items():
+                if any(f"-{student}-" in key for key in keys):
                     pids = client.run(os.getpid, workers=[address])
                     if address in pids:
                         return address, pids[address]
