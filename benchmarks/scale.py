@@ -114,6 +114,7 @@ class Measurement:
     scores: dict[str, float] = field(default_factory=dict)
     max_score: float = 0.0
     problem: str = ""
+    note: str = ""  # what went wrong in the graded software, not in the measurement
 
     @property
     def per_submission(self) -> float:
@@ -378,6 +379,8 @@ def targets(measurements: list[Measurement]) -> list[str]:
             )
         elif not m.ok:
             lines.append(f"- {m.assignment}, {m.configuration}: failed ({m.problem[:300]})")
+        if m.note:
+            lines.append(f"- {m.assignment}, {m.configuration}: {m.note[:300]}")
     return lines
 
 
@@ -513,13 +516,16 @@ def main() -> None:
                 if label == NBGRADER:
                     seconds, status, failed = nbgrader_autograde(scratch, assignment)
                     m = Measurement(assignment, label, 1, len(students), seconds)
-                    if status != 0:
-                        kinds = Counter(student.split("-", 1)[1] for student in failed)
-                        m.problem = (
+                    kinds = Counter(student.split("-", 1)[1] for student in failed)
+                    if failed:
+                        # Its time still covers every submission: nbgrader tried each.
+                        m.note = (
                             f"nbgrader autograde exited with {status}; its log names "
-                            f"{len(failed)} failed submissions: "
+                            f"{len(failed)} submissions it could not grade: "
                             + ", ".join(f"{n} x {kind}" for kind, n in sorted(kinds.items()))
                         )
+                    elif status != 0:
+                        m.problem = f"nbgrader autograde exited with {status}"
                 elif label.startswith("Dask"):
                     m = measure_cluster(scratch, assignment, workers, hidden, say)
                 else:
