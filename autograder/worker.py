@@ -21,6 +21,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nbformat import NotebookNode
 from nbgrader.utils import compute_checksum
 from traitlets.config import Config
 
@@ -138,12 +139,11 @@ def _nbgrader_config(
     return config
 
 
-def _reasons_from_outputs(folder: Path) -> list[str]:
-    """Limits hit and crashes, read from the graded notebook nbgrader wrote."""
+def _reasons_from_outputs(graded: list[NotebookNode]) -> list[str]:
+    """Limits hit and crashes, read from the graded notebooks nbgrader wrote."""
 
     reasons: list[str] = []
-    for path in sorted(folder.glob("*.ipynb")):
-        notebook = notebooks.read(path)
+    for notebook in graded:
         cut = notebook.metadata.get("autograder", {}).get(OUTPUT_CUT_KEY, 0)
         if cut:
             reasons.append(f"output: {cut} bytes of output past the limit were cut")
@@ -172,16 +172,17 @@ def _grader_fault(log: str) -> str | None:
     return lines[-1].split(marker, 1)[1].strip() if lines else None
 
 
-def _cell_integrity(course: Course, request: GradingRequest, submitted: Path) -> list[str]:
+def _cell_integrity(
+    course: Course, request: GradingRequest, submitted: dict[str, NotebookNode]
+) -> list[str]:
     """Locked cells changed and graded cells missing, against the course's release."""
 
     reasons = []
     for released in sorted((course.release_dir / request.assignment).glob("*.ipynb")):
-        path = submitted / released.name
-        if not path.is_file():
+        if released.name not in submitted:
             reasons.append(f"missing notebook: {released.name}")
             continue
-        cells = notebooks.cells_by_grade_id(notebooks.read(path))
+        cells = notebooks.cells_by_grade_id(submitted[released.name])
         for grade_id, original in notebooks.cells_by_grade_id(notebooks.read(released)).items():
             cell = cells.get(grade_id)
             if cell is None:
@@ -193,16 +194,17 @@ def _cell_integrity(course: Course, request: GradingRequest, submitted: Path) ->
     return reasons
 
 
-def _invalid_notebooks(folder: Path) -> list[str]:
-
+def _read_submitted(folder: Path) -> tuple[dict[str, NotebookNode], list[str]]:
+    """The submitted notebooks by file name, and a reason for each one that is invalid."""
+    read: dict[str, NotebookNode] = {}
     problems = []
     for path in sorted(folder.glob("*.ipynb")):
         try:
-            notebooks.read(path)
+            read[path.name] = notebooks.read(path)
         except ValueError as error:
             reason = str(error).split(": ", 1)[-1].split(": '")[0].splitlines()[0]
             problems.append(f"invalid notebook: {path.name}: {reason}")
-    return problems
+    return read, problems
 
 
 def _checked_submission(course: Course, request: GradingRequest, copy_root: Path) -> list[str]:
@@ -248,7 +250,7 @@ def grade(request: GradingRequest) -> records.GradingRecord:
             record.reasons = [f"invalid submission: {error}"]
             return record
         inputs = copy_root / request.student / request.assignment
-        invalid = _invalid_notebooks(inputs)
+        submitted_notebooks, invalid = _read_submitted(inputs)
         if invalid:
             record.status, record.reasons, record.error = "error", dropped + invalid, invalid[0]
             return record
@@ -282,7 +284,7 @@ def grade(request: GradingRequest) -> records.GradingRecord:
                 early_kernel.discard()
                 # Before the IPC folder goes: a container still holds it mounted.
                 limits_hit = backend.finish(run_dir)
-        record.reasons = dropped + _cell_integrity(course, request, inputs)
+        record.reasons = dropped + _cell_integrity(course, request, submitted_notebooks)
     record.wall_seconds = round(time.perf_counter() - started, 2)
     if not result["success"]:
         record.status = "error"
@@ -294,17 +296,16 @@ def grade(request: GradingRequest) -> records.GradingRecord:
             f"grader: {fault}" if fault else "crash: nbgrader could not grade the submission"
         )
         return record
-    found = _reasons_from_outputs(workdir) + limits_hit
+    graded = [notebooks.read(path) for path in sorted(workdir.glob("*.ipynb"))]
+    found = _reasons_from_outputs(graded) + limits_hit
     record.reasons += list(dict.fromkeys(found))
 
     manual = set(request.manual_items)
     record.items = item_scores(request.db_url, request.assignment, request.student)
     for name, item in record.items.items():
         item["manual"] = name in manual
-    for path in sorted(workdir.glob("*.ipynb")):
-        record.messages.update(
-            outcomes.item_messages(notebooks.read(path), record.items, request.limits)
-        )
+    for notebook in graded:
+        record.messages.update(outcomes.item_messages(notebook, record.items, request.limits))
     auto = [item for item in record.items.values() if not item["manual"]]
     record.score = sum(item["score"] for item in auto)
     record.max_score = sum(item["max_score"] for item in auto)
