@@ -12,6 +12,8 @@ Every cluster follows the same rules, which these recipes encode:
   (``distributed.scheduler.allowed-failures``), after which ``autograder grade``
   records that submission as an error with the reason;
 - no folder of the course mounted; the worker's local directory on node-local scratch;
+- scheduler and workers without the diagnostics grading has no use for
+  (:mod:`autograder.dask_settings`);
 - the kernel isolated on the worker by the back end ``autograder grade --backend``
   chooses: ``sandbox`` (bubblewrap and cgroups) or ``docker`` (a Docker engine).
 
@@ -29,6 +31,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
+from autograder.dask_settings import GRADING_CLUSTER_CONFIG, environment_variables
 from autograder.errors import CourseError
 
 if TYPE_CHECKING:
@@ -139,7 +142,10 @@ def slurm_job_options(
         "account": account or None,
         "job_name": "autograder-worker",
         "python": shlex.quote(f"{venv}/bin/python"),
-        "job_script_prologue": [f"source {shlex.quote(venv + '/bin/activate')}"],
+        "job_script_prologue": [
+            f"source {shlex.quote(venv + '/bin/activate')}",
+            *(f"export {name}={value}" for name, value in environment_variables().items()),
+        ],
         "local_directory": local_directory,
         "death_timeout": DEATH_TIMEOUT_S,
         "worker_extra_args": ["--nworkers", "1"],
@@ -173,10 +179,17 @@ def slurm_cluster(
     (``cluster.scale(8)``) and grade with ``--scheduler <cluster.scheduler_address>``
     while this process lives. ``options``: those of :func:`slurm_job_options`.
     """
+    import dask
     from dask_jobqueue import SLURMCluster
 
     scheduler = {"allowed_failures": allowed_failures, **(scheduler_options or {})}
-    return SLURMCluster(scheduler_options=scheduler, **slurm_job_options(**options))
+    with dask.config.set(GRADING_CLUSTER_CONFIG):
+        return SLURMCluster(scheduler_options=scheduler, **slurm_job_options(**options))
+
+
+def _pod_environment() -> list[dict[str, str]]:
+    # New dicts for each container: YAML would write shared ones as anchors.
+    return [{"name": name, "value": value} for name, value in environment_variables().items()]
 
 
 def kubernetes_quantity(size: int) -> str:
@@ -227,13 +240,16 @@ def kubernetes_cluster_spec(
     )
     worker_pod = spec["spec"]["worker"]["spec"]
     worker = worker_pod["containers"][0]
-    worker["env"] = []
+    worker["env"] = _pod_environment()
     worker["securityContext"] = dict(SECURITY_CONTEXTS[backend])
     scheduler = spec["spec"]["scheduler"]["spec"]["containers"][0]
     # The operator's default names the dask-scheduler script, which distributed no
     # longer installs.
     scheduler["args"] = ["dask", "scheduler", "--host", "0.0.0.0"]
-    scheduler["env"] = [{"name": ALLOWED_FAILURES_ENV, "value": str(allowed_failures)}]
+    scheduler["env"] = [
+        {"name": ALLOWED_FAILURES_ENV, "value": str(allowed_failures)},
+        *_pod_environment(),
+    ]
     scheduler["resources"] = {key: dict(value) for key, value in SCHEDULER_RESOURCES.items()}
     spec["metadata"]["labels"] = {"autograder/backend": backend}
     return spec

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 import autograder
+from autograder.dask_settings import GRADING_CLUSTER_CONFIG
 from autograder.errors import CourseError
 from autograder.grading_task import (
     GradingOutcome,
@@ -94,14 +95,16 @@ class DaskRunner:
     """
 
     def __init__(self, scheduler: str, workers: int) -> None:
+        import dask
         from dask.distributed import Client, LocalCluster
 
         self.cluster = None
         self.scheduler = scheduler
         if scheduler == "local":
-            self.cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-            )
+            with dask.config.set(GRADING_CLUSTER_CONFIG):
+                self.cluster = LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                )
             self.client = Client(self.cluster)
         else:
             try:

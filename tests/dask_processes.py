@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from autograder.dask_settings import environment_variables
+
 BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 90
 
@@ -43,7 +45,12 @@ class DaskProcesses:
     """A scheduler on a free loopback port and ``workers`` single-threaded workers."""
 
     def __init__(
-        self, folder: Path, workers: int, hidden: list[Path], allowed_failures: int = 2
+        self,
+        folder: Path,
+        workers: int,
+        hidden: list[Path],
+        allowed_failures: int = 2,
+        settings: dict[str, str] | None = None,
     ) -> None:
         self.folder = folder
         self.hidden = hidden
@@ -51,6 +58,8 @@ class DaskProcesses:
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.environment = {
             **os.environ,
+            # The grading settings unless others are given ({}: Dask's defaults).
+            **(environment_variables() if settings is None else settings),
             "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": str(allowed_failures),
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         }
@@ -144,9 +153,13 @@ class DaskProcesses:
 
 @contextlib.contextmanager
 def dask_processes(
-    folder: Path, workers: int, hidden: list[Path], allowed_failures: int = 2
+    folder: Path,
+    workers: int,
+    hidden: list[Path],
+    allowed_failures: int = 2,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[DaskProcesses]:
-    cluster = DaskProcesses(folder, workers, hidden, allowed_failures)
+    cluster = DaskProcesses(folder, workers, hidden, allowed_failures, settings)
     try:
         yield cluster.start()
     finally:

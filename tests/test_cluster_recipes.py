@@ -30,6 +30,7 @@ from autograder.cluster_recipes import (
     slurm_cluster,
     slurm_job_script,
 )
+from autograder.dask_settings import environment_variables
 from autograder.errors import CourseError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -185,6 +186,14 @@ def test_slurm_script_worker_joins_a_scheduler_started_as_the_docs_say(tmp_path:
                 lambda dask_scheduler: dask_scheduler.allowed_failures
             )
             assert allowed == 2
+            # The script's exports reach the worker: no profiler, a slow event-loop check.
+            [(profiling, tick)] = client.run(
+                lambda dask_worker: (
+                    "profile" in dask_worker.periodic_callbacks,
+                    dask_worker._tick_interval,
+                )
+            ).values()
+            assert (profiling, tick) == (False, 1.0)
     finally:
         if worker is not None:
             _stop(worker)
@@ -212,11 +221,12 @@ def test_kubernetes_spec_for_the_sandbox():
         "runAsUser": 0,
         "runAsNonRoot": False,
     }
-    assert worker["env"] == []
+    settings = [{"name": name, "value": value} for name, value in environment_variables().items()]
+    assert worker["env"] == settings
     [scheduler] = spec["spec"]["scheduler"]["spec"]["containers"]
     assert scheduler["image"] == IMAGE
     assert scheduler["args"][:2] == ["dask", "scheduler"]
-    assert {"name": ALLOWED_FAILURES_ENV, "value": "2"} in scheduler["env"]
+    assert scheduler["env"] == [{"name": ALLOWED_FAILURES_ENV, "value": "2"}, *settings]
     assert "securityContext" not in scheduler
     assert not {"volumes", "volumeMounts", "hostPath"} & set(_keys(spec))
     # What the operator's controller expects of the resource it is given.
