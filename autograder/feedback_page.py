@@ -139,6 +139,7 @@ class SummaryRow:
 class Summary:
     rows: list[SummaryRow] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    lateness: str = ""
 
     @property
     def auto_score(self) -> float:
@@ -173,9 +174,10 @@ class FeedbackSummary(NbGraderPreprocessor):
     """
 
     notices = List(help="Sentences about the grading of this submission.").tag(config=True)
+    lateness = Unicode("", help="When it was submitted against its due date.").tag(config=True)
 
     def preprocess(self, nb, resources):
-        self._summary = Summary(notices=list(self.notices))
+        self._summary = Summary(notices=list(self.notices), lateness=self.lateness)
         self._ungraded = _ungraded_items(resources.get("nbgrader", {}))
         nb, resources = super().preprocess(nb, resources)
         for label, sentence in resources.get(STOPPED_KEY, []):

@@ -26,7 +26,7 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from autograder import gradebook_tests, intake, notebooks, records
+from autograder import deadlines, gradebook_tests, intake, notebooks, records
 from autograder.course import Course
 from autograder.course_lock import grading_lock
 from autograder.errors import CourseError
@@ -261,6 +261,9 @@ class BatchGrader:
             progress.close()
             runner.close()
         say(summary(assignment, graded_now, skipped=len(students) - len(pending)))
+        lateness = deadlines.apply(self.course, assignment)
+        if late := [entry for entry in lateness.values() if entry.late]:
+            say(f"{assignment}: {len(late)} late submission(s), penalised by the late policy")
         if lost:
             raise CourseError(
                 f"{lost[0]}: grading of {assignment} stopped with "

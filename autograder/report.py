@@ -38,17 +38,22 @@ from autograder.report_data import (
     SUBMISSIONS_DIR,
     AssignmentReport,
 )
+from autograder.spreadsheet import text_cell
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "report"
 CSV_COLUMNS = (
     "student",
+    "name",
+    "section",
     "status",
     "auto_score",
     "auto_max",
     "manual_score",
     "manual_max",
+    "late_penalty",
     "total",
     "total_max",
+    "lateness",
     "reasons",
     "wall_seconds",
 )
@@ -99,7 +104,7 @@ def render(template: str, script: bool = False, **context: object) -> str:
     return environment().get_template(template).render(script=text, script_sha256=digest, **context)
 
 
-def _write(path: Path, text: str) -> None:
+def write_page(path: Path, text: str) -> None:
     """Write through a temporary file, so a reader never sees half a page and a link
     planted at ``path`` is replaced, not written through."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -130,7 +135,7 @@ def write_report(course: Course, assignment: str, help_below: float = HELP_BELOW
     write_scores_csv(report_dir / "scores.csv", report)
     write_failures_csv(report_dir / "failures.csv", report)
     page = report_dir / "index.html"
-    _write(
+    write_page(
         page,
         render(
             "assignment.html.j2",
@@ -155,7 +160,7 @@ def write_index(course: Course, known: dict[str, AssignmentReport] | None = None
         if (reports / trend.assignment / "index.html").is_file()
     }
     page = reports / "index.html"
-    _write(page, render("index.html.j2", script=True, overview=overview, linked=linked))
+    write_page(page, render("index.html.j2", script=True, overview=overview, linked=linked))
     return page
 
 
@@ -179,7 +184,7 @@ def write_submission_pages(course: Course, report: AssignmentReport, report_dir:
                 submission = report_submissions.read_submission(
                     submitted, row.student, report.assignment
                 )
-                _write(
+                write_page(
                     page,
                     render(
                         "submission.html.j2",
@@ -205,17 +210,8 @@ def _page_key(page: Path) -> str | None:
     return found[1].decode() if found else None
 
 
-# Spreadsheets run a cell that starts with one of these as a formula.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _csv_number(value: float | None) -> str | float:
     return "" if value is None else value
-
-
-def _csv_text(value: str) -> str:
-    """Text a student could have shaped, kept from being read as a spreadsheet formula."""
-    return f"'{value}" if value[:1] in _FORMULA_STARTS else value
 
 
 def score_columns(report: AssignmentReport) -> list[str]:
@@ -236,15 +232,19 @@ def write_scores_csv(path: Path, report: AssignmentReport) -> None:
             items = [row.scores[item.name] for item in report.items]
             writer.writerow(
                 [
-                    _csv_text(row.student),
+                    text_cell(row.student),
+                    text_cell(row.name),
+                    text_cell(row.section),
                     row.status,
                     _csv_number(row.auto_score),
                     report.auto_max,
                     _csv_number(row.manual_score),
                     report.manual_max,
+                    _csv_number(row.late_penalty if row.lateness else None),
                     _csv_number(row.total),
                     report.total_max,
-                    _csv_text("; ".join(row.reasons)),
+                    text_cell(row.lateness.describe() if row.lateness else ""),
+                    text_cell("; ".join(row.reasons)),
                     _csv_number(row.wall_seconds),
                     *(_csv_number(grade.score if grade else None) for grade in items),
                 ]
@@ -257,5 +257,5 @@ def write_failures_csv(path: Path, report: AssignmentReport) -> None:
         writer = csv.writer(handle)
         writer.writerow(FAILURE_COLUMNS)
         for group in report.failures:
-            students = _csv_text("; ".join(group.students))
-            writer.writerow([group.item, _csv_text(group.message), len(group.rows), students])
+            students = text_cell("; ".join(group.students))
+            writer.writerow([group.item, text_cell(group.message), len(group.rows), students])

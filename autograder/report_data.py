@@ -13,9 +13,11 @@ import statistics
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from autograder import notebooks, records
+from autograder import deadlines, notebooks, records
 from autograder.course import Course
+from autograder.deadlines import Lateness
 from autograder.errors import CourseError
+from autograder.roster import course_roster
 from autograder.settings import course_db_url, sqlite_path
 
 REPORTS_DIR = "reports"
@@ -78,6 +80,13 @@ class StudentRow:
     help: list[str] = field(default_factory=list)
     feedback_links: list[str] = field(default_factory=list)
     submission_link: str | None = None
+    name: str = ""
+    section: str = ""
+    lateness: Lateness | None = None
+
+    @property
+    def late_penalty(self) -> float:
+        return self.lateness.penalty if self.lateness and self.gradable else 0.0
 
     @property
     def reasons(self) -> list[str]:
@@ -140,6 +149,16 @@ class AssignmentReport:
     rows: list[StudentRow]
     help_below: float
     gradebook_found: bool
+
+    @property
+    def has_names(self) -> bool:
+        """Whether the roster or the gradebook names any student (a name column then)."""
+        return any(row.name for row in self.rows)
+
+    @property
+    def has_deadline(self) -> bool:
+        """Whether the assignment has a due date (the roster then shows lateness)."""
+        return any(row.lateness and row.lateness.due for row in self.rows)
 
     @property
     def auto_items(self) -> list[ReportItem]:
@@ -325,6 +344,7 @@ class GradebookView:
     found: bool
     students: set[str]
     grades: dict[str, dict[str, GradeScore]]
+    names: dict[str, str] = field(default_factory=dict)  # formgrader's first and last names
 
 
 def read_gradebook(course: Course, assignment: str) -> GradebookView:
@@ -345,7 +365,13 @@ def read_gradebook(course: Course, assignment: str) -> GradebookView:
     )
 
     with Gradebook(db_url) as gradebook:
-        students = {student_id for (student_id,) in gradebook.db.query(Student.id)}
+        names = {
+            student_id: " ".join(part for part in (first, last) if part)
+            for student_id, first, last in gradebook.db.query(
+                Student.id, Student.first_name, Student.last_name
+            )
+        }
+        students = set(names)
         submitted = (
             gradebook.db.query(Student.id)
             .select_from(SubmittedAssignment)
@@ -381,7 +407,7 @@ def read_gradebook(course: Course, assignment: str) -> GradebookView:
                 None if manual is None else float(manual),
                 float(max_score or 0.0),
             )
-    return GradebookView(True, students, grades)
+    return GradebookView(True, students, grades, {k: v for k, v in names.items() if v})
 
 
 def submitted_folders(course: Course) -> dict[str, set[str]]:
@@ -461,7 +487,10 @@ def assignment_report(
     by_student = {record.student: record for record in found}
     gradebook = read_gradebook(course, assignment)
     items = report_items(course, assignment, found)
-    roster = sorted(gradebook.students | set(by_student) | set(folders))
+    listed = course_roster(course)
+    # Penalties first (due dates, extensions, TA scores may have changed since grading).
+    lateness = deadlines.apply(course, assignment) if gradebook.found else {}
+    roster = sorted(gradebook.students | set(listed) | set(by_student) | set(folders))
     rows = []
     for index, student in enumerate(roster):
         record = by_student.get(student)
@@ -479,6 +508,10 @@ def assignment_report(
             submitted=submitted,
             record=record,
             scores=_row_scores(items, gradebook.grades.get(student), record),
+            name=(listed[student].name if student in listed else "")
+            or gradebook.names.get(student, ""),
+            section=listed[student].section if student in listed else "",
+            lateness=lateness.get(student),
         )
         _totals(row, items)
         row.help = help_reasons(row, sum(i.points for i in items if not i.manual), help_below)
@@ -502,7 +535,7 @@ def _totals(row: StudentRow, items: list[ReportItem]) -> None:
     ]
     graded = [(item, grade) for item, grade in manual if grade.score is not None]
     row.manual_score = sum(grade.score for _, grade in graded) if graded else None
-    row.total = row.auto_score + (row.manual_score or 0.0)
+    row.total = max(0.0, row.auto_score + (row.manual_score or 0.0) - row.late_penalty)
     row.graded_max = sum(i.points for i in items if not i.manual) + sum(
         item.points for item, _ in graded
     )

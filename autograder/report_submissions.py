@@ -160,7 +160,7 @@ def _read_notebook(name: str, folder: int) -> ShownNotebook:
     return _shown(name, content)
 
 
-def _text(value: object) -> str:
+def notebook_text(value: object) -> str:
     """A notebook's multi-line string (a string or a list of strings)."""
     if isinstance(value, str):
         return value
@@ -181,7 +181,7 @@ def _shown(name: str, content: object) -> ShownNotebook:
         count = cell.get("execution_count")
         shown = ShownCell(
             cell_type,
-            _text(cell.get("source")),
+            notebook_text(cell.get("source")),
             count if isinstance(count, int) and not isinstance(count, bool) else None,
         )
         outputs = cell.get("outputs") if cell_type == "code" else None
@@ -194,22 +194,22 @@ def _shown(name: str, content: object) -> ShownNotebook:
 def _output(output: dict) -> ShownOutput:
     kind = output.get("output_type")
     if kind == "stream":
-        return ShownOutput("text", _plain(_text(output.get("text"))))
+        return ShownOutput("text", _plain(notebook_text(output.get("text"))))
     if kind == "error":
         lines = output.get("traceback")
         trace = "\n".join(x for x in lines if isinstance(x, str)) if isinstance(lines, list) else ""
-        head = f"{_text(output.get('ename'))}: {_text(output.get('evalue'))}"
+        head = f"{notebook_text(output.get('ename'))}: {notebook_text(output.get('evalue'))}"
         return ShownOutput("error", _plain(trace or head))
     if kind in ("execute_result", "display_data"):
         data = output.get("data")
         if not isinstance(data, dict):
             return ShownOutput("withheld", "an output without data")
         for mime in IMAGE_TYPES:
-            encoded = _text(data.get(mime))
+            encoded = notebook_text(data.get(mime))
             if encoded and BASE64.match(encoded):
                 return ShownOutput("image", mime=mime, data="".join(encoded.split()))
         if "text/plain" in data:
-            return ShownOutput("text", _plain(_text(data["text/plain"])))
+            return ShownOutput("text", _plain(notebook_text(data["text/plain"])))
         kinds = ", ".join(sorted(str(mime) for mime in data)) or "no data"
         return ShownOutput("withheld", f"output of type {kinds} not shown")
     return ShownOutput("withheld", "an unknown kind of output, not shown")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbformat import NotebookNode
+from nbgrader.plugins import LateSubmissionPlugin
 from nbgrader.utils import compute_checksum
 from traitlets.config import Config
 
@@ -122,6 +123,9 @@ def _nbgrader_config(
     # A graded cell the student deleted is put back (and said so in the feedback), so a
     # deleted test cell neither hides a mistake nor loses the points of correct work.
     config.OverwriteCells.add_missing_cells = True
+    # Penalties are the course's to give, with extensions and manual scores known
+    # (autograder.deadlines, after the merge): nbgrader's own step here gives none.
+    config.AssignLatePenalties.plugin_class = LateSubmissionPlugin
     config.GuardedExecute.kernel_name = KERNEL_NAME
     config.GuardedExecute.timeout = limits.cell_timeout
     config.GuardedExecute.submission_timeout = limits.submission_timeout

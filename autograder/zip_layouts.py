@@ -8,8 +8,9 @@ Three layouts, told apart by their names, each possibly inside one wrapper folde
   ``<Full Name>_<participant id>_assignsubmission_file_/<file>``.
 
 Canvas and Moodle name students by their own ids and names: a roster (CSV with a
-``student_id`` column, and ``lms_id`` and/or ``name``) maps them to the course's
-student ids. Junk an archiver adds (``__MACOSX/``, dotfiles) is ignored.
+``student_id`` column, and ``lms_id`` and/or ``name`` or ``first_name`` and
+``last_name``: the course's ``roster.csv`` is one) maps them to the course's student
+ids. Junk an archiver adds (``__MACOSX/``, dotfiles) is ignored.
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ class Roster:
             student = (row.get("student_id") or "").strip()
             if row.get("lms_id"):
                 self.by_id[row["lms_id"].strip()] = student
-            if row.get("name"):
-                self.by_name[_name_key(row["name"])] = student
+            name = row.get("name") or f"{row.get('first_name') or ''} {row.get('last_name') or ''}"
+            if name.strip():
+                self.by_name[_name_key(name)] = student
 
     def student(self, lms_id: str, name: str) -> str:
         found = self.by_id.get(lms_id) or self.by_name.get(_name_key(name))

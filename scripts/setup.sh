@@ -28,7 +28,7 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # torch is pinned to the CPU build in pyproject.toml; a grading machine with a GPU
 # installs the CUDA build of the same version instead (see autograder/container/).
-.venv/bin/python -m pip install --quiet -e ".[dev,hub]"
+.venv/bin/python -m pip install --quiet -e ".[dev,hub,term]"
 # configurable-http-proxy for deploy/, exactly as locked; it needs Node.js 20 or newer.
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -ge 20 ] && command -v npm >/dev/null; then

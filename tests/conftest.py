@@ -33,6 +33,18 @@ def _tools_on_path() -> None:
 
 
 @pytest.fixture(scope="session")
+def blank_gradebook(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty nbgrader gradebook file to copy: made once, as nbgrader takes seconds
+    to create one (its schema migrations)."""
+    from nbgrader.api import Gradebook
+
+    path = tmp_path_factory.mktemp("blank-gradebook") / "gradebook.db"
+    with Gradebook(f"sqlite:///{path}"):
+        pass
+    return path
+
+
+@pytest.fixture(scope="session")
 def course() -> Course:
     return Course(REPO)
 

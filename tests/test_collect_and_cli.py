@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import zipfile
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from click.testing import CliRunner
 from nbgrader.utils import parse_utc
 
 from autograder.cli import main
-from autograder.collect import collect_from_exchange, collect_from_zip
+from autograder.collect import SUBMIT_SLACK, collect_from_exchange, collect_from_zip
 from autograder.course import Course
 from autograder.errors import CourseError
 
@@ -172,3 +173,35 @@ def test_collect_without_an_exchange_says_how_to_set_one(
         f"Error: no nbgrader exchange at {tmp_path / 'nowhere'}; set c.Exchange.root in "
         "nbgrader_config.py (JupyterHub: see deploy/), or collect a zip with --zip"
     ]
+
+
+def test_exchange_collect_keeps_a_submission_time_no_student_can_set_back(
+    tiny_course: Course, tmp_path: Path
+) -> None:
+    """``nbgrader submit`` runs as the student, who can write any time into it; the
+    files' change times cannot be set back, so a time before them is not believed."""
+    exchange = tmp_path / "exchange"
+    with open(tiny_course.config_file, "a") as config:
+        config.write(f"\nc.Exchange.root = {str(exchange)!r}\n")
+    inbound = exchange / "intro-deep-learning" / "inbound"
+    now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    claims = {
+        "honest": now - datetime.timedelta(seconds=5),
+        "forger": datetime.datetime(2026, 1, 1),
+    }
+    for student, claimed in claims.items():
+        stamp = f"{claimed:%Y-%m-%d %H:%M:%S.%f} UTC"
+        submission = inbound / f"{student}+tiny+{stamp}+abc123"
+        submission.mkdir(parents=True)
+        (submission / "timestamp.txt").write_text(stamp)
+        (submission / "tiny.ipynb").write_text('{"cells": []}')
+
+    assert sorted(collect_from_exchange(tiny_course, "tiny")) == ["forger", "honest"]
+    kept = {
+        student: parse_utc(
+            (tiny_course.root / "submitted" / student / "tiny" / "timestamp.txt").read_text()
+        )
+        for student in claims
+    }
+    assert abs(kept["honest"] - claims["honest"]) < datetime.timedelta(milliseconds=1)
+    assert kept["forger"] >= now - SUBMIT_SLACK - datetime.timedelta(seconds=5)

@@ -40,7 +40,7 @@ def test_demo_scores_every_example_exactly(demo_run) -> None:
         assert record.max_score == 24
     assert graded["invalid-json"].status == "error"
     assert "invalid notebook" in graded["invalid-json"].reasons[0]
-    assert re.search(r"full-marks\s+24/24\s+graded", output)
+    assert re.search(r"full-marks\s+Amara Okafor\s+24/24\s+graded", output)
     assert "class report:" in output and "feedback:" in output
 
 
@@ -132,8 +132,10 @@ def test_class_report_roster_is_every_student_with_the_gradebooks_scores(demo_ru
 
     page = folder / "index.html"
     roster = tables(page)["roster-table"]
-    shown = {row[0]: row[3 : 3 + len(items)] for row in roster[1:]}
+    assert roster[0][:2] == ["student", "name"]
+    shown = {row[0]: row[4 : 4 + len(items)] for row in roster[1:]}
     assert set(shown) == DEMO_STUDENTS
+    assert {row[0]: row[1] for row in roster[1:]}["absent"] == "Sara Haddad (A)"
     for student, cells in shown.items():
         expected = [f"{float(v):g}" if v else "\N{EN DASH}" for v in matrix[student].values()]
         assert cells == expected, student
@@ -256,3 +258,22 @@ def test_exports_hold_every_graded_submission(demo_run) -> None:
         assert field in full
     assert full["items"]["test_relu"] == {"score": 2.0, "max_score": 2.0, "manual": False}
     assert records.GradingRecord(**full).score == 24
+
+
+def test_the_lms_files_list_the_roster_with_names_and_scores(demo_run) -> None:
+    """Canvas's and Moodle's import files: every roster student, the absent one blank."""
+    demo_course, _, output = demo_run
+    exports = demo_course.root / "exports"
+    canvas = list(csv.reader((exports / "canvas_grades.csv").open()))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "forward_pass"]
+    assert canvas[1][0] == "Points Possible"
+    by_id = {row[2]: row for row in canvas[2:]}
+    assert set(by_id) == DEMO_STUDENTS
+    assert by_id["full-marks"][:5] == [
+        "Okafor, Amara", "2001", "full-marks", "amara.okafor@students.example.edu", "A",
+    ]  # fmt: skip
+    assert by_id["absent"][5] == "" and by_id["invalid-json"][5] == ""
+    assert float(by_id["full-marks"][5]) == 24  # its TA-graded answers await a TA
+    moodle = list(csv.DictReader((exports / "moodle_grades.csv").open()))
+    assert {row["ID number"]: row["forward_pass"] for row in moodle}["partly-wrong"] == "16"
+    assert "canvas_grades.csv" in output and "moodle_grades.csv" in output

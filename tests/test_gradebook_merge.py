@@ -21,8 +21,9 @@ from autograder import gradebook_merge
 ASSIGNMENT, NOTEBOOK = "forward_pass", "forward_pass"
 
 
-def _course_gradebook(path: Path) -> str:
+def _course_gradebook(blank: Path, path: Path) -> str:
     """An assignment with an autograded test, a manually graded answer and a task."""
+    shutil.copy(blank, path)
     url = f"sqlite:///{path}"
     with Gradebook(url) as gradebook:
         gradebook.add_assignment(ASSIGNMENT, duedate=datetime(2026, 12, 1, 17))
@@ -84,17 +85,11 @@ def _rows(path: Path) -> dict[str, list[tuple]]:
         }
 
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Made once: nbgrader takes seconds to create a gradebook (its schema migrations).
-    path = tmp_path_factory.mktemp("template") / "gradebook.db"
-    _course_gradebook(path)
-    return path
-
-
 @pytest.fixture
-def course(template: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copy(template, tmp_path / "gradebook.db"))
+def course(blank_gradebook: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "gradebook.db"
+    _course_gradebook(blank_gradebook, path)
+    return path
 
 
 def _merged_both_ways(course: Path, tmp_path: Path, merges: list[tuple[str, str]]):
