@@ -98,8 +98,8 @@ def run_demo(
     say(f"demo course: {demo.root}")
     NbgraderCourse.for_course(demo).generate(assignment)
     say(f"release generated: {demo.release_dir / assignment}")
-    students, _ = roster.load(demo, write_roster(demo))
-    say(f"roster: {len(students)} students in the gradebook, {ABSENT!r} never submits")
+    listed, _ = roster.load(demo, write_roster(demo))
+    say(f"roster: {len(listed)} students in the gradebook, {ABSENT!r} never submits")
     notebook_name = course.source_notebook(assignment).name
     for student, content in example_submissions(course, demo, assignment).items():
         path = demo.root / "submitted" / student / assignment / notebook_name
@@ -119,7 +119,7 @@ def run_demo(
     page = report.write_report(demo, assignment)
     exported = export.export(demo, [assignment]).paths
     say("")
-    say(format_scores(graded, {student.student_id: student.name for student in students}))
+    say(format_scores(graded, {student.student_id: student.name for student in listed}))
     manual = max((r.manual_points for r in graded), default=0)
     if manual:
         say(f"(auto-graded points only; {manual:g} more per submission are graded by TAs)")

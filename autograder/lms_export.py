@@ -124,8 +124,10 @@ def _submission_grade(submission) -> SubmissionGrade:
     penalty = 0.0
     for notebook in submission.notebooks:
         penalty += notebook.late_submission_penalty or 0.0
+        # nbgrader grades a cell by hand when it is both a grade and a solution cell.
+        answers = {cell.name for cell in notebook.notebook.solution_cells}
         for grade in notebook.grades:
-            manual = grade.auto_score is None
+            manual = grade.name in answers
             score = grade.manual_score if grade.manual_score is not None else grade.auto_score
             shown = None if score is None else float(score)
             items.append(ItemGrade(grade.name, manual, shown, float(grade.max_score)))

@@ -211,7 +211,8 @@ def test_class_report_renders_sorts_and_stays_offline_in_chromium(demo_run) -> N
 
     def totals(page) -> list[str]:
         return page.eval_on_selector_all(
-            "#roster-table tbody tr", "rows => rows.map(r => r.cells[1].dataset.sort)"
+            # The columns: student, name (the demo has a roster), total.
+            "#roster-table tbody tr", "rows => rows.map(r => r.cells[2].dataset.sort)"
         )
 
     with playwright.sync_playwright() as p:
@@ -230,9 +231,9 @@ def test_class_report_renders_sorts_and_stays_offline_in_chromium(demo_run) -> N
         page = watched(browser, 1280)
         page.goto((folder / "index.html").as_uri())
         before = totals(page)
-        page.click("#roster-table thead th:nth-child(2) button")
+        page.click("#roster-table thead th:nth-child(3) button")
         ascending = totals(page)
-        page.click("#roster-table thead th:nth-child(2) button")
+        page.click("#roster-table thead th:nth-child(3) button")
         descending = totals(page)
         browser.close()
 

@@ -30,7 +30,11 @@ from autograder.settings import course_db_url
 EXPECTED = Path(__file__).parent / "fixtures" / "term"
 RELU = "def relu(z):\n    return np.maximum(0, z)"
 RIGHT = {"relu": RELU, "double": "def double(x):\n    return 2 * x"}
-WRONG_DOUBLE = {"relu": RELU, "double": "def double(x):\n    return x + 2"}
+WRONG_DOUBLE = {
+    "relu": RELU,
+    "double": "def double(x):\n    return x + 2",
+    "explain": "ReLU keeps the positive part.",  # an answer: it waits for a TA
+}
 ROSTER = """student_id,first_name,last_name,email,lms_id,section
 ann,Ann,Archer,ann@uni.example,1001,A
 ben,Ben,Brook,ben@uni.example,1002,B
