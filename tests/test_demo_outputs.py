@@ -212,7 +212,8 @@ def test_class_report_renders_sorts_and_stays_offline_in_chromium(demo_run) -> N
     def totals(page) -> list[str]:
         return page.eval_on_selector_all(
             # The columns: student, name (the demo has a roster), total.
-            "#roster-table tbody tr", "rows => rows.map(r => r.cells[2].dataset.sort)"
+            "#roster-table tbody tr",
+            "rows => rows.map(r => r.cells[2].dataset.sort)",
         )
 
     with playwright.sync_playwright() as p:
