@@ -96,6 +96,25 @@ INSERT INTO main.comment (id, notebook_id, cell_id, auto_comment)
         ON notebook.id = comment.notebook_id
     WHERE notebook.assignment_id = :worker;
 """
+
+
+def _cell_update(table: str, columns: tuple[str, ...]) -> str:
+    """The statement updating ``columns`` of the course submission's rows of ``table``
+    (grades or comments: one per cell of each notebook) from the worker's."""
+    updated = ", ".join(f"{column} = graded.{column}" for column in columns)
+    return f"""
+        UPDATE main.{table} SET {updated}
+        FROM worker.{table} AS graded
+            JOIN worker.submitted_notebook AS graded_notebook
+                ON graded_notebook.id = graded.notebook_id
+            JOIN main.submitted_notebook AS course_notebook
+                ON course_notebook.notebook_id = graded_notebook.notebook_id
+        WHERE graded_notebook.assignment_id = :worker
+            AND course_notebook.assignment_id = :course
+            AND main.{table}.notebook_id = course_notebook.id
+            AND main.{table}.cell_id = graded.cell_id"""
+
+
 # Each statement updates the rows of one table; the number it changed is checked.
 _UPDATES = {
     "submitted_assignment": """
@@ -108,29 +127,8 @@ _UPDATES = {
         WHERE graded.assignment_id = :worker
             AND main.submitted_notebook.assignment_id = :course
             AND main.submitted_notebook.notebook_id = graded.notebook_id""",
-    "grade": """
-        UPDATE main.grade
-        SET auto_score = graded.auto_score, needs_manual_grade = graded.needs_manual_grade
-        FROM worker.grade AS graded
-            JOIN worker.submitted_notebook AS graded_notebook
-                ON graded_notebook.id = graded.notebook_id
-            JOIN main.submitted_notebook AS course_notebook
-                ON course_notebook.notebook_id = graded_notebook.notebook_id
-        WHERE graded_notebook.assignment_id = :worker
-            AND course_notebook.assignment_id = :course
-            AND main.grade.notebook_id = course_notebook.id
-            AND main.grade.cell_id = graded.cell_id""",
-    "comment": """
-        UPDATE main.comment SET auto_comment = graded.auto_comment
-        FROM worker.comment AS graded
-            JOIN worker.submitted_notebook AS graded_notebook
-                ON graded_notebook.id = graded.notebook_id
-            JOIN main.submitted_notebook AS course_notebook
-                ON course_notebook.notebook_id = graded_notebook.notebook_id
-        WHERE graded_notebook.assignment_id = :worker
-            AND course_notebook.assignment_id = :course
-            AND main.comment.notebook_id = course_notebook.id
-            AND main.comment.cell_id = graded.cell_id""",
+    "grade": _cell_update("grade", ("auto_score", "needs_manual_grade")),
+    "comment": _cell_update("comment", ("auto_comment",)),
 }
 _WORKER_ROWS = {
     "submitted_assignment": "SELECT count(*) FROM worker.submitted_assignment WHERE id = :worker",
