@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import canvas_upload, roster
+from autograder import canvas_upload, lms_export, roster
 from autograder.course import Course
 from autograder.errors import CourseError
 from autograder.lms_export import ClassGrades, SubmissionGrade
@@ -203,3 +203,15 @@ def test_a_canvas_that_refuses_or_is_not_configured_is_a_clear_error(
     with pytest.raises(CourseError, match=r"refused the upload: .*Invalid access token"):
         canvas_upload.upload(course, _grades())
     assert FakeCanvas.posted == []
+
+
+def test_lms_files_keep_a_name_shaped_like_a_formula_as_text(tmp_path: Path):
+    """A display name a student set in the LMS never runs in the instructor's spreadsheet."""
+    grades = _grades()
+    grades.students[0] = roster.Student("ann", '=HYPERLINK("x")', "Archer", "", "1001")
+    canvas = lms_export.write_canvas(grades, tmp_path / "canvas.csv", {})
+    moodle = lms_export.write_moodle(grades, tmp_path / "moodle.csv", {})
+    assert canvas.read_text().splitlines()[2] == '"Archer, =HYPERLINK(""x"")",1001,ann,,,6,'
+    assert moodle.read_text().splitlines()[1] == '"\'=HYPERLINK(""x"")",Archer,ann,,6,'
+    items = lms_export.write_items(grades, tmp_path / "items.csv").read_text().splitlines()
+    assert "ben,Ben,Brook,,tiny,late penalty,penalty,-2.5,,graded" in items
